@@ -1,0 +1,228 @@
+"""The common FastAPI application shell of every service.
+
+:func:`create_service_app` wires what all five services share: settings, JSON logs,
+problem+json errors, correlation ids, HTTP metrics, ``/healthz``, ``/readyz``,
+``/metrics``, one async engine per process, the outbox relay and the event consumer, and a
+graceful shutdown (stop consuming, finish in-flight work, flush the producer, dispose the
+engine; STYLE.md §12).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import Table, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared import context, errors, metrics
+from shared import logging as cfp_logging
+from shared.config import PlatformSettings
+from shared.db import make_engine, make_sessionmaker
+from shared.kafka.consumer import EventConsumer, HandlerRegistry
+from shared.kafka.relay import OutboxRelay
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+@dataclass
+class ServiceSpec:
+    """What a service contributes to the shell.
+
+    Attributes:
+        name: service name (schema, consumer group, log ``service`` field).
+        title: OpenAPI title.
+        description: OpenAPI description (markdown).
+        routers: the service's ``/v1`` routers.
+        outbox: the service's outbox table, or None when it publishes nothing.
+        processed: the service's processed-events table, or None when it consumes nothing.
+        handlers: the event handlers, or None.
+        kafka_required_for_ready: when False (intake), ``/readyz`` stays 200 while Kafka is
+            down, because the outbox keeps accepting work; the body still says so.
+        on_startup / on_shutdown: extra hooks (sweepers, model loading), run in order.
+    """
+
+    name: str
+    title: str
+    description: str
+    routers: list[APIRouter] = field(default_factory=list)
+    outbox: Table | None = None
+    processed: Table | None = None
+    handlers: HandlerRegistry | None = None
+    kafka_required_for_ready: bool = True
+    on_startup: list[Hook] = field(default_factory=list)
+    on_shutdown: list[Hook] = field(default_factory=list)
+
+
+class _ObservabilityMiddleware:
+    """Pure-ASGI middleware: correlation id in and out, request duration histogram."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cid = None
+        for key, value in scope.get("headers", ()):
+            if key == b"x-correlation-id":
+                cid = value.decode("latin-1")[:128]
+                break
+        cid = cid or str(uuid.uuid4())
+        token = context.correlation_id.set(cid)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-correlation-id", cid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            metrics.HTTP_REQUEST_DURATION.labels(template, scope["method"], str(status)).observe(
+                time.perf_counter() - started
+            )
+            context.correlation_id.reset(token)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Yield a session for the request; the route commits with ``async with session.begin()``.
+
+    After the request, wakes the outbox relay when the session staged events.
+    """
+    async with request.app.state.sessionmaker() as session:
+        yield session
+    if session.info.get("outbox_dirty") and request.app.state.relay is not None:
+        request.app.state.relay.wake()
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def settings_of(request: Request) -> Any:
+    """Return the app's settings object (dependency)."""
+    return request.app.state.settings
+
+
+def create_service_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI:
+    """Build the FastAPI app of one service.
+
+    Args:
+        spec: the service's routers, tables, handlers and hooks.
+        settings: the service's settings (a :class:`PlatformSettings` subclass).
+
+    Returns:
+        The app; its lifespan opens the engine, starts the relay and the consumer, and
+        closes them in reverse order.
+    """
+    cfp_logging.configure(spec.name, settings.log_level)
+    log = cfp_logging.get_logger(f"services.{spec.name}")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(
+            settings.database_url, pool_size=settings.db_pool_size, application_name=spec.name
+        )
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.relay = None
+        app.state.consumer = None
+        if spec.outbox is not None:
+            app.state.relay = OutboxRelay(
+                table=spec.outbox,
+                sessionmaker=app.state.sessionmaker,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                topic_prefix=settings.kafka_topic_prefix,
+                client_id=spec.name,
+            )
+            app.state.relay.start()
+        if spec.handlers is not None and spec.processed is not None and spec.handlers.by_type:
+            relay = app.state.relay
+            app.state.consumer = EventConsumer(
+                group=spec.name,
+                registry=spec.handlers,
+                sessionmaker=app.state.sessionmaker,
+                processed_table=spec.processed,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                topic_prefix=settings.kafka_topic_prefix,
+                after_commit=relay.wake if relay is not None else None,
+            )
+            app.state.consumer.start()
+        for hook in spec.on_startup:
+            await hook(app)
+        log.info("service.started")
+        try:
+            yield
+        finally:
+            for hook in spec.on_shutdown:
+                await hook(app)
+            if app.state.consumer is not None:
+                await app.state.consumer.stop()
+            if app.state.relay is not None:
+                await app.state.relay.stop()
+            await engine.dispose()
+            log.info("service.stopped")
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version=cfp_logging.VERSION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.spec = spec
+    errors.install(app)
+    app.add_middleware(_ObservabilityMiddleware)
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": spec.name}
+
+    @app.get("/readyz", tags=["ops"], summary="Readiness: database and Kafka reachable")
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            async with request.app.state.engine.connect() as conn:
+                await conn.execute(text("select 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        kafka_ok = True
+        relay = request.app.state.relay
+        consumer = request.app.state.consumer
+        if relay is not None:
+            kafka_ok = kafka_ok and relay.connected
+        if consumer is not None:
+            kafka_ok = kafka_ok and consumer.consumer is not None
+        checks["kafka"] = "ok" if kafka_ok else "unavailable"
+        ready = checks["database"] == "ok" and (kafka_ok or not spec.kafka_required_for_ready)
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "service": spec.name, "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        body, content_type = metrics.render_latest()
+        return Response(body, media_type=content_type)
+
+    for router in spec.routers:
+        app.include_router(router)
+    return app

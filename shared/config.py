@@ -1,0 +1,84 @@
+"""Platform-wide settings shared by every service (pydantic-settings).
+
+Platform values keep their plain environment names (``DATABASE_URL``,
+``KAFKA_BOOTSTRAP_SERVERS``, ARCHITECTURE.md §6); project values use the ``CFP_`` prefix.
+Each service builds its own ``Settings`` on top of :class:`PlatformSettings` and adds its
+service-only values with its own prefix (``INTAKE_``, ``ROUTING_``, ...), STYLE.md §2.
+
+The defaults point at the local infrastructure that ``cfp infra up`` starts
+(PostgreSQL on 127.0.0.1:55432, Kafka on 127.0.0.1:59092) and carry development secrets;
+with ``CFP_ENVIRONMENT=production`` the settings refuse to start on any default secret.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://cfp:cfp@127.0.0.1:55432/cfp"
+DEFAULT_KAFKA_BOOTSTRAP_SERVERS = "127.0.0.1:59092"
+_DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"
+_DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key-change-me"
+_DEV_VAULT_KEYS = "k1:ZGV2LW9ubHktdmF1bHQta2V5LTMyLWJ5dGVzLWxvbmc="
+
+
+class PlatformSettings(BaseSettings):
+    """Settings every service reads.
+
+    Attributes:
+        environment: ``development`` allows the documented dev secrets; ``production``
+            refuses them at start-up (ValueError).
+        database_url: SQLAlchemy async URL (``postgresql+asyncpg://...``), env ``DATABASE_URL``.
+        kafka_bootstrap_servers: comma-separated ``host:port`` list, env
+            ``KAFKA_BOOTSTRAP_SERVERS``.
+        kafka_topic_prefix: prepended to every topic name on the wire (tests use it to
+            isolate runs on a shared broker); empty by default.
+        timezone: IANA zone in which working days and report periods are computed.
+        jwt_secret: HMAC key (HS256) that signs and verifies bearer tokens.
+        pseudonym_key: HMAC key for pseudonymous customer keys (ARCHITECTURE.md §3).
+        vault_keys: personal-data keys, ``id:base64key[,id:base64key...]``; the first is
+            used to encrypt, all are tried to decrypt (rotation).
+        log_level: ``DEBUG`` .. ``ERROR``.
+        db_pool_size: connections kept per process.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CFP_", extra="ignore", populate_by_name=True)
+
+    environment: Literal["development", "production"] = "development"
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL, validation_alias=AliasChoices("DATABASE_URL", "database_url")
+    )
+    kafka_bootstrap_servers: str = Field(
+        DEFAULT_KAFKA_BOOTSTRAP_SERVERS,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"),
+    )
+    kafka_topic_prefix: str = Field(
+        "", validation_alias=AliasChoices("KAFKA_TOPIC_PREFIX", "kafka_topic_prefix")
+    )
+    timezone: str = "Asia/Shanghai"
+    jwt_secret: SecretStr = SecretStr(_DEV_JWT_SECRET)
+    pseudonym_key: SecretStr = SecretStr(_DEV_PSEUDONYM_KEY)
+    vault_keys: SecretStr = SecretStr(_DEV_VAULT_KEYS)
+    log_level: str = Field("INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
+    db_pool_size: int = Field(10, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_production(self) -> PlatformSettings:
+        if self.environment == "production":
+            defaults = {
+                "CFP_JWT_SECRET": (self.jwt_secret, _DEV_JWT_SECRET),
+                "CFP_PSEUDONYM_KEY": (self.pseudonym_key, _DEV_PSEUDONYM_KEY),
+                "CFP_VAULT_KEYS": (self.vault_keys, _DEV_VAULT_KEYS),
+            }
+            bad = [
+                name for name, (value, dev) in defaults.items() if value.get_secret_value() == dev
+            ]
+            if bad:
+                raise ValueError(f"production refuses development secrets: set {', '.join(bad)}")
+        return self
+
+    def topic(self, name: str) -> str:
+        """Return the wire name of logical topic ``name`` (with the configured prefix)."""
+        return self.kafka_topic_prefix + name

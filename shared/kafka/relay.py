@@ -1,0 +1,216 @@
+"""Outbox relay: publishes committed outbox rows to Kafka (STYLE.md §5).
+
+One loop per service process. Each pass takes the advisory lock of the service's outbox
+(so with several replicas exactly one relays at a time and per-key order is kept), claims
+up to ``batch_size`` unsent rows in ``seq`` order with ``FOR UPDATE SKIP LOCKED``, sends
+them with the idempotent ``acks=all`` producer, and marks them ``published_at``. A failed
+send leaves the rows unsent with ``attempts`` and ``last_error`` bumped, and the loop backs
+off; nothing is dropped. The producer is (re)started inside the loop, so the service
+starts and accepts work while Kafka is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared import metrics
+from shared.kafka.producer import make_producer
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class OutboxRelay:
+    """Background publisher of one service's outbox.
+
+    Args:
+        table: the service's outbox table.
+        sessionmaker: the service's session factory.
+        bootstrap_servers: Kafka bootstrap list.
+        topic_prefix: prepended to logical topic names on the wire.
+        client_id: producer client id.
+        batch_size: rows per pass, 1..10000.
+        idle_seconds: sleep between passes when nothing is pending (a :meth:`wake` cuts it
+            short).
+    """
+
+    def __init__(
+        self,
+        *,
+        table: Table,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        bootstrap_servers: str,
+        topic_prefix: str = "",
+        client_id: str,
+        batch_size: int = 500,
+        idle_seconds: float = 0.2,
+    ) -> None:
+        self.table = table
+        self.sessionmaker = sessionmaker
+        self.bootstrap_servers = bootstrap_servers
+        self.topic_prefix = topic_prefix
+        self.client_id = client_id
+        self.batch_size = batch_size
+        self.idle_seconds = idle_seconds
+        self.producer: AIOKafkaProducer | None = None
+        self.connected = False
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._lock_key = zlib.crc32(f"outbox:{table.fullname}".encode())
+
+    def wake(self) -> None:
+        """Ask the loop to look for new rows now (call after a commit that added some)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start the loop as a background task."""
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.client_id}")
+
+    async def stop(self) -> None:
+        """Publish what is pending (best effort, a few seconds), then stop and flush."""
+        self._stopping = True
+        self._wake.set()
+        if self._task:
+            try:
+                await asyncio.wait_for(self._task, timeout=10)
+            except (TimeoutError, asyncio.CancelledError):
+                self._task.cancel()
+        if self.producer is not None:
+            try:
+                await self.producer.stop()
+            except Exception:
+                log.warning("outbox.producer_stop_failed")
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self.producer is None:
+            self.producer = make_producer(self.bootstrap_servers, client_id=self.client_id)
+            try:
+                await self.producer.start()
+            except Exception:
+                producer, self.producer = self.producer, None
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
+            self.connected = True
+            log.info("outbox.producer_started")
+        return self.producer
+
+    async def _run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                sent = await self.relay_once()
+                backoff = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.connected = False
+                log.warning("outbox.relay_failed", error=str(exc)[:300], retry_in_seconds=backoff)
+                if self.producer is not None:
+                    producer, self.producer = self.producer, None
+                    with contextlib.suppress(Exception):
+                        await producer.stop()
+                if self._stopping:
+                    return
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            if self._stopping and sent == 0:
+                return
+            if sent < self.batch_size:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.idle_seconds)
+
+    async def relay_once(self) -> int:
+        """Publish one batch.
+
+        Returns:
+            The number of rows published (0 when none were pending or another replica
+            holds the lock).
+
+        Raises:
+            Exception: Kafka or database errors; the claimed rows stay unsent.
+        """
+        producer = await self._ensure_producer()
+        t = self.table
+        async with self.sessionmaker() as session, session.begin():
+            got = await session.scalar(select(func.pg_try_advisory_xact_lock(self._lock_key)))
+            if not got:
+                return 0
+            rows: Sequence[Any] = (
+                await session.execute(
+                    select(t.c.seq, t.c.id, t.c.topic, t.c.key, t.c.type, t.c.payload, t.c.headers)
+                    .where(t.c.published_at.is_(None))
+                    .order_by(t.c.seq)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                await self._update_gauges(session)
+                return 0
+            try:
+                futures = []
+                for row in rows:
+                    value = _dumps(row.payload)
+                    headers = [(k, v.encode()) for k, v in row.headers]
+                    fut = await producer.send(
+                        self.topic_prefix + row.topic,
+                        value=value,
+                        key=row.key.encode(),
+                        headers=headers,
+                    )
+                    futures.append(fut)
+                await asyncio.gather(*futures)
+            except Exception as exc:
+                for row in rows:
+                    metrics.EVENTS_PUBLISH_FAILURES.labels(row.topic).inc()
+                await self._record_failure(rows, exc)
+                raise
+            await session.execute(
+                update(t)
+                .where(t.c.seq == bindparam("b_seq"))
+                .values(published_at=func.now(), attempts=t.c.attempts + 1),
+                [{"b_seq": row.seq} for row in rows],
+            )
+            for row in rows:
+                metrics.EVENTS_PUBLISHED.labels(row.topic, row.type).inc()
+            await self._update_gauges(session)
+        return len(rows)
+
+    async def _record_failure(self, rows: Sequence[Any], exc: Exception) -> None:
+        t = self.table
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(
+                update(t)
+                .where(t.c.seq.in_([r.seq for r in rows]))
+                .values(attempts=t.c.attempts + 1, last_error=str(exc)[:1000])
+            )
+
+    async def _update_gauges(self, session: AsyncSession) -> None:
+        t = self.table
+        row = (
+            await session.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.extract("epoch", func.now() - func.min(t.c.created_at)), 0),
+                ).where(t.c.published_at.is_(None))
+            )
+        ).one()
+        metrics.OUTBOX_PENDING.set(row[0])
+        metrics.OUTBOX_OLDEST_AGE.set(float(row[1]))
+
+
+def _dumps(payload: Any) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
