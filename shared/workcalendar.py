@@ -264,6 +264,7 @@ class WorkingDayCalendar:
         self._lock = threading.Lock()
         self._year_cache: dict[int, list[int]] = {}
         self._span = _EMPTY_SPAN
+        self._midnights: dict[int, datetime] = {}
 
     # -- configuration -------------------------------------------------------------------
 
@@ -469,11 +470,18 @@ class WorkingDayCalendar:
 
     def _due_at(self, due: date, business_close: time | None) -> datetime:
         if business_close is None:
-            return self._local_midnight(due + timedelta(days=1))
+            ordinal = due.toordinal() + 1
+            cached = self._midnights.get(ordinal)
+            if cached is None:
+                cached = self._local_midnight(date.fromordinal(ordinal))
+                self._midnights[ordinal] = cached  # bounded: one entry per supported day
+            return cached
         return datetime.combine(due, business_close, tzinfo=self._tz).astimezone(UTC)
 
     def _provisional(self, first_counted: date, due: date) -> bool:
         official = self._official
+        if first_counted.year == due.year:
+            return due.year not in official
         return any(y not in official for y in range(first_counted.year, due.year + 1))
 
     # -- deadlines -----------------------------------------------------------------------
@@ -527,7 +535,14 @@ class WorkingDayCalendar:
         if pauses:
             due, credited = self._paused_due(received, working_days, pauses)
         else:
-            due = self.add_working_days(received, working_days)
+            # Inlined add_working_days fast path: one bisect on the loaded span.
+            ordinal = received.toordinal()
+            span = self._span
+            index = bisect_right(span.ords, ordinal) + working_days - 1
+            if span.lo <= ordinal and index < len(span.ords):
+                due = date.fromordinal(span.ords[index])
+            else:
+                due = self.add_working_days(received, working_days)
         return Deadline(
             due_date=due,
             due_at=self._due_at(due, business_close),
