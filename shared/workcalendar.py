@@ -441,7 +441,8 @@ class WorkingDayCalendar:
 
         Returns:
             The count; 0 when ``a == b``; negative (minus the count in (b, a]) when b < a,
-            so that ``working_days_between(a, add_working_days(a, n)) == n``.
+            so that counts add up: ``between(a, b) + between(b, c) == between(a, c)``; and
+            ``working_days_between(a, add_working_days(a, n)) == n`` for n >= 0.
 
         Raises:
             TypeError: an argument is a datetime.
