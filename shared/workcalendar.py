@@ -532,24 +532,32 @@ class WorkingDayCalendar:
         if business_close is not None:
             _check_business_close(business_close)
         received = _require_aware(start, "start").astimezone(self._tz).date()
-        credited = 0
         if pauses:
             due, credited = self._paused_due(received, working_days, pauses)
+            return Deadline(
+                due_date=due,
+                due_at=self._due_at(due, business_close),
+                provisional=self._provisional(received + timedelta(days=1), due),
+                paused_working_days=credited,
+            )
+        # Fast path (no pauses): add_working_days inlined, one bisect on the loaded span,
+        # cached local midnights; this is the per-complaint hot path of the services.
+        ordinal = received.toordinal()
+        span = self._span
+        index = bisect_right(span.ords, ordinal) + working_days - 1
+        if span.lo <= ordinal and index < len(span.ords):
+            due_ordinal = span.ords[index]
         else:
-            # Inlined add_working_days fast path: one bisect on the loaded span.
-            ordinal = received.toordinal()
-            span = self._span
-            index = bisect_right(span.ords, ordinal) + working_days - 1
-            if span.lo <= ordinal and index < len(span.ords):
-                due = date.fromordinal(span.ords[index])
-            else:
-                due = self.add_working_days(received, working_days)
-        return Deadline(
-            due_date=due,
-            due_at=self._due_at(due, business_close),
-            provisional=self._provisional(received + timedelta(days=1), due),
-            paused_working_days=credited,
-        )
+            due_ordinal = self.add_working_days(received, working_days).toordinal()
+        due = date.fromordinal(due_ordinal)
+        due_at = self._midnights.get(due_ordinal + 1) if business_close is None else None
+        if due_at is None:
+            due_at = self._due_at(due, business_close)
+        if due.year == received.year:  # the counted days lie in one year
+            provisional = due.year not in self._official
+        else:
+            provisional = self._provisional(received + timedelta(days=1), due)
+        return Deadline(due_date=due, due_at=due_at, provisional=provisional)
 
     def calendar_deadline(
         self,
