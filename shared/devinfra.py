@@ -441,7 +441,14 @@ def _pg_pid(data_dir: Path) -> int | None:
         pid = int((data_dir / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    return pid if _pid_alive(pid) else None
+    if not _pid_alive(pid):
+        return None
+    try:
+        # Guard against a stale postmaster.pid whose pid now belongs to something else.
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return pid
+    return pid if comm.startswith("postgres") else None
 
 
 def stop_postgres() -> None:
@@ -712,36 +719,67 @@ def ensure_kafka() -> str:
         KAFKA_LOG4J.write_text(_LOG4J2_CONFIG)
         _kafka_format()
         started = time.monotonic()
-        with KAFKA_LOG.open("ab") as out:
-            process = subprocess.Popen(
-                [
-                    _java(),
-                    *KAFKA_HEAP,
-                    "-XX:+UseG1GC",
-                    "-XX:MaxGCPauseMillis=20",
-                    "-Djava.awt.headless=true",
-                    *_kafka_cds_options(),
-                    f"-Dlog4j2.configurationFile={KAFKA_LOG4J}",
-                    f"-Dkafka.logs.dir={KAFKA_DIR}",
-                    "-cp",
-                    _kafka_classpath(),
-                    "kafka.Kafka",
-                    str(KAFKA_PROPERTIES),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=str(KAFKA_DIR),
-                start_new_session=True,
-            )
-        KAFKA_PID.write_text(f"{process.pid}\n")
+        pid = _spawn_detached(
+            [
+                _java(),
+                *KAFKA_HEAP,
+                "-XX:+UseG1GC",
+                "-XX:MaxGCPauseMillis=20",
+                "-Djava.awt.headless=true",
+                *_kafka_cds_options(),
+                f"-Dlog4j2.configurationFile={KAFKA_LOG4J}",
+                f"-Dkafka.logs.dir={KAFKA_DIR}",
+                "-cp",
+                _kafka_classpath(),
+                "kafka.Kafka",
+                str(KAFKA_PROPERTIES),
+            ],
+            log_file=KAFKA_LOG,
+            cwd=KAFKA_DIR,
+        )
+        KAFKA_PID.write_text(f"{pid}\n")
         try:
-            _kafka_wait(bootstrap, process.pid, KAFKA_READY_TIMEOUT_SECONDS)
+            _kafka_wait(bootstrap, pid, KAFKA_READY_TIMEOUT_SECONDS)
         except InfraError:
-            _terminate(process.pid, KAFKA_STOP_TIMEOUT_SECONDS)
+            _terminate(pid, KAFKA_STOP_TIMEOUT_SECONDS)
             raise
         log.info("kafka.started seconds=%.2f", time.monotonic() - started)
         return bootstrap
+
+
+def _spawn_detached(command: list[str], *, log_file: Path, cwd: Path) -> int:
+    """Start ``command`` as a daemon: own session, not our child, output appended to a file.
+
+    A shell in a new session backgrounds the command and exits at once, so the daemon is
+    re-parented to init: it outlives this process, leaves no zombie behind, and a Ctrl-C in
+    the terminal that started it does not reach it.
+
+    Args:
+        command: program and arguments.
+        log_file: receives stdout and stderr (appended).
+        cwd: working directory of the daemon.
+
+    Returns:
+        The daemon's pid.
+
+    Raises:
+        InfraError: the shell did not report a pid.
+    """
+    script = '"$@" >>"$CFP_DAEMON_LOG" 2>&1 </dev/null & echo $!'
+    result = subprocess.run(
+        ["sh", "-c", script, "sh", *command],
+        env={**os.environ, "CFP_DAEMON_LOG": str(log_file)},
+        cwd=str(cwd),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+        start_new_session=True,
+    )
+    try:
+        return int(result.stdout.strip())
+    except ValueError as exc:
+        raise InfraError(f"could not start {command[0]}: {result.stderr}") from exc
 
 
 def _terminate(pid: int, timeout_seconds: float) -> None:
@@ -750,8 +788,6 @@ def _terminate(pid: int, timeout_seconds: float) -> None:
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_seconds
     while _pid_alive(pid):
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # reap it if we are its parent
         if time.monotonic() > deadline:
             log.warning("kafka.kill pid=%d", pid)
             with contextlib.suppress(ProcessLookupError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pwd
 import uuid
 from pathlib import Path
 
@@ -40,13 +41,12 @@ async def test_postgres_answers_select_1(database_url: str) -> None:
         assert await conn.fetchval("select 1") == 1
         assert await conn.fetchval("select current_database()")
         backend_pid = await conn.fetchval("select pg_backend_pid()")
+        if os.environ.get("DATABASE_URL"):
+            pytest.skip("external DATABASE_URL: server process is not ours to inspect")
+        # Look while the connection is open: the backend process exits with it.
+        owner = pwd.getpwuid(_uid_of(backend_pid)).pw_name
     finally:
         await conn.close()
-    if os.environ.get("DATABASE_URL"):
-        pytest.skip("external DATABASE_URL: server process is not ours to inspect")
-    import pwd
-
-    owner = pwd.getpwuid(_uid_of(backend_pid)).pw_name
     assert owner != "root"
     if os.geteuid() == 0:
         assert owner == devinfra.PG_OS_USER
