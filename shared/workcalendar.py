@@ -196,12 +196,14 @@ _EMPTY_SPAN = _Span(first_year=1, last_year=0, lo=1, hi=0, ords=[], work=frozens
 
 
 def _require_date(value: object, name: str) -> date:
+    """Return ``value`` if it is a plain date; raise TypeError for datetimes and others."""
     if isinstance(value, datetime) or not isinstance(value, date):
         raise TypeError(f"{name} must be a date (not a datetime), got {type(value)!r}")
     return value
 
 
 def _require_aware(value: object, name: str) -> datetime:
+    """Return ``value`` if it is an aware datetime; raise ValueError if naive, else TypeError."""
     if not isinstance(value, datetime):
         raise TypeError(f"{name} must be a datetime, got {type(value)!r}")
     if value.tzinfo is None or value.utcoffset() is None:
@@ -210,6 +212,7 @@ def _require_aware(value: object, name: str) -> datetime:
 
 
 def _round_half_up(value: Fraction) -> int:
+    """Round a non-negative fraction to the nearest integer, halves up (0.5 -> 1)."""
     return math.floor(value + _HALF)
 
 
@@ -359,6 +362,7 @@ class WorkingDayCalendar:
             return span
 
     def _span_for(self, ordinal: int) -> _Span:
+        """Return a span that contains the day ``ordinal``, loading its year if needed."""
         span = self._span
         if span.lo <= ordinal <= span.hi:
             return span
@@ -470,6 +474,7 @@ class WorkingDayCalendar:
         return datetime.combine(day, _MIDNIGHT, tzinfo=self._tz).astimezone(UTC)
 
     def _due_at(self, due: date, business_close: time | None) -> datetime:
+        """Return the UTC instant a period ending on local ``due`` ends (art. 203)."""
         if business_close is None:
             ordinal = due.toordinal() + 1
             cached = self._midnights.get(ordinal)
@@ -480,6 +485,7 @@ class WorkingDayCalendar:
         return datetime.combine(due, business_close, tzinfo=self._tz).astimezone(UTC)
 
     def _provisional(self, first_counted: date, due: date) -> bool:
+        """Tell whether any year from ``first_counted`` to ``due`` is not official."""
         official = self._official
         if first_counted.year == due.year:
             return due.year not in official
@@ -673,10 +679,12 @@ class WorkingDayCalendar:
 
 
 def _micros(delta: timedelta) -> int:
+    """Return a duration in whole microseconds (exact, unlike total_seconds())."""
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _check_business_close(value: time) -> None:
+    """Validate a close-of-business time: a naive local ``time`` after 00:00."""
     if not isinstance(value, time):
         raise TypeError(f"business_close must be a datetime.time, got {type(value)!r}")
     if value.tzinfo is not None:
