@@ -502,6 +502,19 @@ def fetch_kafka_jars() -> Path:
     stamp = hashlib.sha1(KAFKA_POM.read_bytes()).hexdigest()
     if _kafka_jars_cached(stamp):
         return KAFKA_LIBS
+    # Own lock (not "kafka"): ensure_kafka calls this while holding that one.
+    with _file_lock("kafka-jars"):
+        if not _kafka_jars_cached(stamp):
+            _mvn_copy_dependencies(stamp)
+    return KAFKA_LIBS
+
+
+def _mvn_copy_dependencies(stamp: str) -> None:
+    """Resolve the pom's jars with mvn into a staging folder, then swap it in as ``libs/``.
+
+    Raises:
+        InfraError: mvn is missing or failed.
+    """
     mvn = shutil.which("mvn")
     if mvn is None:
         raise InfraError("mvn not found; run scripts/bootstrap.sh")
@@ -536,7 +549,6 @@ def fetch_kafka_jars() -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("kafka.jars_fetched seconds=%.2f", time.monotonic() - started)
-    return KAFKA_LIBS
 
 
 def _kafka_properties() -> str:
