@@ -29,27 +29,34 @@ def _add_context(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
 def configure(service: str, level: str = "INFO") -> None:
     """Configure structlog and the standard library to write JSON lines to stdout.
 
+    structlog loggers and plain ``logging`` loggers (uvicorn, aiokafka, SQLAlchemy) go
+    through one formatter, so every line has the same shape.
+
     Args:
         service: added to every line as ``service``.
         level: minimum level name (``DEBUG`` .. ``ERROR``).
     """
-    shared_processors: list[Any] = [
+
+    def add_service(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        event_dict["service"] = service
+        event_dict["version"] = VERSION
+        return event_dict
+
+    pre_chain: list[Any] = [
         structlog.contextvars.merge_contextvars,
         _add_context,
-        structlog.processors.add_log_level,
+        structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
     ]
     structlog.configure(
         processors=[
-            *shared_processors,
-            structlog.processors.dict_tracebacks,
-            structlog.processors.CallsiteParameterAdder([]),
-            lambda _, __, ed: {**ed, "service": service, "version": VERSION},
-            structlog.processors.JSONRenderer(ensure_ascii=False),
+            structlog.stdlib.filter_by_level,
+            *pre_chain,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stdout)
@@ -57,15 +64,19 @@ def configure(service: str, level: str = "INFO") -> None:
         structlog.stdlib.ProcessorFormatter(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                lambda _, __, ed: {**ed, "service": service, "version": VERSION},
+                add_service,
+                structlog.processors.dict_tracebacks,
                 structlog.processors.JSONRenderer(ensure_ascii=False),
             ],
-            foreign_pre_chain=shared_processors,
+            foreign_pre_chain=pre_chain,
         )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
     for noisy in ("aiokafka", "kafka", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -109,3 +109,22 @@ class ComplaintRouted(Payload):
     language: str | None = None
     amount_minor: int | None = None
     currency: str | None = None
+
+
+class SuggestionScreened(Payload):
+    """``suggestions.screened.v1``: routing typed a suggestion and chose a department.
+
+    Attributes:
+        near_duplicate_of: id of an earlier suggestion with nearly the same text, if any.
+    """
+
+    suggestion_id: str
+    reference: str
+    channel: str
+    received_at: datetime
+    customer_key: str
+    category: str
+    product_line: str
+    department: str
+    confidence: float
+    near_duplicate_of: str | None = None

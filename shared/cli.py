@@ -1,0 +1,302 @@
+"""``cfp``: the operators' command line.
+
+cfp infra up|down|status      local PostgreSQL and Kafka (no Docker)
+cfp migrate [--service NAME]  Alembic migrations of every service
+cfp topics create             Kafka topics with their partition counts
+cfp serve NAME                one service under uvicorn
+cfp run [--replay-sample]     everything: infra, migrations, topics, five services
+cfp replay FILE               post CFPB-format complaints to intake
+cfp token --role ROLE         a bearer token for local use
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from shared.config import PlatformSettings
+from shared.events.registry import SERVICE_PORTS, SERVICES, all_topics
+
+app = typer.Typer(help="Complaint and feedback platform: operations.", no_args_is_help=True)
+infra_app = typer.Typer(help="Local PostgreSQL and Kafka started by the project itself.")
+topics_app = typer.Typer(help="Kafka topics.")
+app.add_typer(infra_app, name="infra")
+app.add_typer(topics_app, name="topics")
+console = Console()
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = REPO_ROOT / "data" / "sample" / "cfpb_complaints_sample.csv"
+
+
+def _ensure_infra() -> dict[str, str]:
+    """Start (or reuse) PostgreSQL and Kafka; return the env that points at them."""
+    from shared import devinfra
+
+    db = devinfra.ensure_postgres()
+    kafka = devinfra.ensure_kafka()
+    os.environ["DATABASE_URL"] = db
+    os.environ["KAFKA_BOOTSTRAP_SERVERS"] = kafka
+    return {"DATABASE_URL": db, "KAFKA_BOOTSTRAP_SERVERS": kafka}
+
+
+@infra_app.command("up")
+def infra_up() -> None:
+    """Start PostgreSQL and Kafka (reused when already running) and create the topics."""
+    env = _ensure_infra()
+    _create_topics()
+    for k, v in env.items():
+        console.print(f"{k}={v}")
+
+
+@infra_app.command("down")
+def infra_down() -> None:
+    """Stop the local PostgreSQL and Kafka."""
+    from shared import devinfra
+
+    devinfra.stop_kafka()
+    devinfra.stop_postgres()
+    console.print("stopped")
+
+
+@infra_app.command("status")
+def infra_status() -> None:
+    """Show what runs."""
+    from shared import devinfra
+
+    console.print(devinfra.status())
+
+
+def _create_topics() -> None:
+    from shared import devinfra
+
+    settings = PlatformSettings()
+    devinfra.create_topics(
+        settings.kafka_bootstrap_servers, all_topics(), prefix=settings.kafka_topic_prefix
+    )
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create every platform topic (and its .dlq) with its partition count; idempotent."""
+    _create_topics()
+    console.print(f"{len(all_topics())} topics present")
+
+
+@app.command()
+def migrate(
+    service: Annotated[str | None, typer.Option(help="one service; all when omitted")] = None,
+) -> None:
+    """Run the Alembic migrations (upgrade to head) of every service, or of one."""
+    from shared import migrations
+
+    for name in [service] if service else SERVICES:
+        if name not in SERVICES:
+            raise typer.BadParameter(f"unknown service {name}; one of {', '.join(SERVICES)}")
+        migrations.upgrade(name)
+        console.print(f"migrated {name}")
+
+
+@app.command()
+def serve(
+    service: str,
+    host: str = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="default: the service's own port")] = None,
+) -> None:
+    """Run one service under uvicorn."""
+    import uvicorn
+
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service}; one of {', '.join(SERVICES)}")
+    uvicorn.run(
+        f"services.{service}.main:create_app",
+        factory=True,
+        host=host,
+        port=port or SERVICE_PORTS[service],
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def token(
+    role: Annotated[
+        list[str],
+        typer.Option(help="role(s): intake_client, agent, supervisor, analyst, auditor, admin"),
+    ],
+    subject: str = "local-operator",
+    ttl_seconds: int = 8 * 3600,
+) -> None:
+    """Print a bearer token signed with CFP_JWT_SECRET."""
+    from shared.auth import mint_token
+
+    secret = PlatformSettings().jwt_secret.get_secret_value()
+    typer.echo(mint_token(secret, subject=subject, roles=role, ttl_seconds=ttl_seconds))
+
+
+def _print_summary(summary: object, counts: dict[str, int]) -> None:
+    from shared.replay import ReplaySummary
+
+    assert isinstance(summary, ReplaySummary)
+    rate = summary.sent / summary.seconds if summary.seconds else 0.0
+    console.print(
+        f"sent {summary.sent}, accepted {summary.accepted}, "
+        f"rejected {sum(summary.rejected.values())} in {summary.seconds:.1f}s ({rate:.1f}/s)"
+    )
+    for reason, n in summary.rejected.most_common():
+        console.print(f"  rejected {n}: {reason}")
+    if counts:
+        table = Table(title="complaints by category (analytics)")
+        table.add_column("category")
+        table.add_column("count", justify="right")
+        for cat, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+            table.add_row(cat, str(n))
+        console.print(table)
+
+
+def _replay(
+    file: Path, *, intake_url: str, analytics_url: str, rate: float, limit: int | None, shift: bool
+) -> None:
+    from shared import replay as rp
+    from shared.auth import mint_token
+
+    settings = PlatformSettings()
+    secret = settings.jwt_secret.get_secret_value()
+    client_token = mint_token(secret, subject="cfpb-replay", roles=["intake_client"])
+    analyst_token = mint_token(secret, subject="cfpb-replay", roles=["analyst"])
+    rows = rp.read_rows(file, limit)
+    with Progress(
+        TextColumn("replaying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("replay", total=len(rows))
+        summary = asyncio.run(
+            rp.replay(
+                rows,
+                intake_url=intake_url,
+                token=client_token,
+                rate_per_second=rate,
+                tz=settings.timezone,
+                shift_to_now=shift,
+                progress=lambda n: bar.advance(task, n),
+            )
+        )
+    counts = asyncio.run(
+        rp.wait_for_analytics(
+            analytics_url=analytics_url,
+            token=analyst_token,
+            expected=summary.accepted,
+            timeout_seconds=60,
+        )
+    )
+    _print_summary(summary, counts)
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)] = SAMPLE,
+    intake_url: str = f"http://127.0.0.1:{SERVICE_PORTS['intake']}",
+    analytics_url: str = f"http://127.0.0.1:{SERVICE_PORTS['analytics']}",
+    rate: Annotated[
+        float, typer.Option(help="requests per second; 0 = as fast as possible")
+    ] = 50.0,
+    limit: int | None = None,
+    shift_to_now: Annotated[
+        bool, typer.Option(help="move dates so the newest row is today")
+    ] = False,
+) -> None:
+    """Post complaints from a CFPB-format CSV to intake and print a summary."""
+    _replay(
+        file,
+        intake_url=intake_url,
+        analytics_url=analytics_url,
+        rate=rate,
+        limit=limit,
+        shift=shift_to_now,
+    )
+
+
+@app.command()
+def run(
+    replay_sample: Annotated[bool, typer.Option(help="replay the bundled CFPB sample")] = False,
+    rate: float = 50.0,
+) -> None:
+    """Start everything: infrastructure, migrations, topics and the five services.
+
+    Stops the services cleanly on Ctrl-C or SIGTERM (the infrastructure keeps running;
+    ``cfp infra down`` stops it).
+    """
+    from shared.runner import ServiceSupervisor
+
+    t0 = time.monotonic()
+    env = _ensure_infra()
+    _create_topics()
+    for name in SERVICES:
+        from shared import migrations
+
+        migrations.upgrade(name)
+    log_dir = REPO_ROOT / ".local" / "logs"
+    sup = ServiceSupervisor(env=env, log_dir=log_dir)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        sup.start()
+        sup.wait_ready(timeout_seconds=90)
+        console.print(f"all services ready in {time.monotonic() - t0:.1f}s (logs in {log_dir})")
+        for name in SERVICES:
+            console.print(f"  {name:<10} {sup.url(name)}  (docs: {sup.url(name)}/docs)")
+        if replay_sample:
+            _replay(
+                SAMPLE,
+                intake_url=sup.url("intake"),
+                analytics_url=sup.url("analytics"),
+                rate=rate,
+                limit=None,
+                shift=True,
+            )
+        console.print("running; Ctrl-C or SIGTERM stops the services")
+        while not stop.is_set():
+            stop.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        codes = sup.stop()
+        console.print(f"stopped: {codes}")
+
+
+@app.command("train-classifier")
+def train_classifier(
+    data: Annotated[Path, typer.Option(help="the team's data folder")] = REPO_ROOT.parent
+    / "shared"
+    / "data",
+    out: Path | None = None,
+    fraction: float = 1.0,
+) -> None:
+    """Train the complaint classifier from the public data and write a versioned artifact."""
+    from services.routing.classifier import train as training
+
+    report = training.train(data, out or training.default_out_dir(), fraction=fraction)
+    console.print(report)
+
+
+def main() -> None:
+    """Entry point of the ``cfp`` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

@@ -1,0 +1,119 @@
+"""Start and stop the five services as separate processes (used by ``cfp run`` and the
+end-to-end test).
+
+Each service runs as ``python -m uvicorn --factory services.<name>.main:create_app`` on
+127.0.0.1 with its own port; :class:`ServiceSupervisor` waits until every ``/readyz``
+answers 200 and stops them all (SIGTERM, then SIGKILL after a grace period).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from shared.events.registry import SERVICE_PORTS, SERVICES
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class ServiceSupervisor:
+    """The running service processes.
+
+    Attributes:
+        env: environment given to every service (DATABASE_URL, KAFKA_..., CFP_...).
+        ports: port per service name.
+        log_dir: where each service's stdout/stderr goes (``<name>.log``); inherited
+            streams when None.
+    """
+
+    env: dict[str, str]
+    ports: dict[str, int] = field(default_factory=lambda: dict(SERVICE_PORTS))
+    log_dir: Path | None = None
+    host: str = "127.0.0.1"
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def url(self, service: str) -> str:
+        """Return the base URL of ``service``."""
+        return f"http://{self.host}:{self.ports[service]}"
+
+    def start(self, services: tuple[str, ...] = SERVICES) -> None:
+        """Start the given services (not waiting for readiness)."""
+        for name in services:
+            cmd = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                f"services.{name}.main:create_app",
+                "--host",
+                self.host,
+                "--port",
+                str(self.ports[name]),
+                "--no-access-log",
+                "--timeout-graceful-shutdown",
+                "10",
+            ]
+            out: int | object = subprocess.DEVNULL
+            if self.log_dir is not None:
+                self.log_dir.mkdir(parents=True, exist_ok=True)
+                out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - child owns it
+            self.procs[name] = subprocess.Popen(
+                cmd,
+                cwd=REPO_ROOT,
+                env={**os.environ, **self.env},
+                stdout=out if self.log_dir else None,  # type: ignore[arg-type]
+                stderr=subprocess.STDOUT if self.log_dir else None,
+            )
+
+    def wait_ready(self, timeout_seconds: float = 60.0) -> None:
+        """Block until every started service answers ``/readyz`` with 200.
+
+        Raises:
+            RuntimeError: a process exited, or the timeout passed.
+        """
+        deadline = time.monotonic() + timeout_seconds
+        pending = set(self.procs)
+        while pending:
+            for name in list(pending):
+                code = self.procs[name].poll()
+                if code is not None:
+                    raise RuntimeError(f"service {name} exited with code {code}")
+                try:
+                    r = httpx.get(self.url(name) + "/readyz", timeout=2.0)
+                    if r.status_code == 200 and r.json().get("checks", {}).get("kafka") == "ok":
+                        pending.discard(name)
+                except httpx.HTTPError:
+                    pass
+            if pending and time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"services not ready after {timeout_seconds}s: {sorted(pending)}"
+                )
+            if pending:
+                time.sleep(0.3)
+
+    def stop(self, grace_seconds: float = 15.0) -> dict[str, int | None]:
+        """SIGTERM every service, wait up to ``grace_seconds``, then SIGKILL.
+
+        Returns:
+            Exit code per service.
+        """
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
+        codes: dict[str, int | None] = {}
+        for name, proc in self.procs.items():
+            try:
+                codes[name] = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes[name] = proc.wait()
+        return codes

@@ -1,0 +1,221 @@
+"""Outbox, relay and idempotent consumer on real PostgreSQL and Kafka (STYLE.md §10 must-haves).
+
+A throw-away schema ``plumbing_<run>`` holds an outbox, a processed-events table and a
+``seen`` table that the test handler writes to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import Column, Integer, Table, Text, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.db import make_engine, make_metadata, make_sessionmaker
+from shared.events import outbox
+from shared.events.envelope import Envelope, Payload, new_event, to_wire
+from shared.events.outbox import outbox_table
+from shared.events.processed import processed_events_table
+from shared.events.registry import COMPLAINTS_RECEIVED, dlq_topic
+from shared.kafka.consumer import EventConsumer, HandlerRegistry, PermanentError
+from shared.kafka.relay import OutboxRelay
+
+
+class Ping(Payload):
+    n: int
+
+
+SCHEMA = f"plumbing_{uuid.uuid4().hex[:6]}"
+metadata = make_metadata(SCHEMA)
+ob = outbox_table(metadata)
+processed = processed_events_table(metadata)
+seen = Table("seen", metadata, Column("event_id", Text, primary_key=True), Column("n", Integer))
+
+
+@pytest.fixture(scope="module")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = make_engine(database_url, pool_size=4)
+    async with eng.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{SCHEMA}"'))
+        await conn.run_sync(metadata.create_all)
+    yield eng
+    async with eng.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA "{SCHEMA}" CASCADE'))
+    await eng.dispose()
+
+
+@pytest.fixture
+async def sm(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    async with engine.begin() as conn:
+        for t in (ob, processed, seen):
+            await conn.execute(t.delete())
+    return make_sessionmaker(engine)
+
+
+def ping(n: int, subject: str | None = None) -> Envelope[Ping]:
+    return new_event(
+        source="test", type_="pings.sent.v1", subject=subject or str(uuid.uuid4()), data=Ping(n=n)
+    )
+
+
+async def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 20.0) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    got: list[Any] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(got) < count and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                got.extend(records)
+    finally:
+        await consumer.stop()
+    return got
+
+
+async def test_rollback_leaves_no_outbox_row(sm: async_sessionmaker[AsyncSession]) -> None:
+    with pytest.raises(RuntimeError):
+        async with sm() as session, session.begin():
+            await outbox.add(session, ob, ping(1), topic=COMPLAINTS_RECEIVED)
+            raise RuntimeError("state change failed")
+    async with sm() as session:
+        assert await session.scalar(select(func.count()).select_from(ob)) == 0
+
+
+async def test_relay_publishes_in_order_with_cloudevents_headers(
+    sm: async_sessionmaker[AsyncSession], kafka_bootstrap: str
+) -> None:
+    prefix = f"relay{uuid.uuid4().hex[:6]}."
+    from shared import devinfra
+
+    await asyncio.to_thread(
+        devinfra.create_topics, kafka_bootstrap, {COMPLAINTS_RECEIVED: 3}, prefix=prefix
+    )
+    subject = str(uuid.uuid4())
+    events = [ping(i, subject) for i in range(5)]
+    async with sm() as session, session.begin():
+        await outbox.add_many(session, ob, [(e, COMPLAINTS_RECEIVED) for e in events])
+    relay = OutboxRelay(
+        table=ob,
+        sessionmaker=sm,
+        bootstrap_servers=kafka_bootstrap,
+        topic_prefix=prefix,
+        client_id="test",
+    )
+    try:
+        assert await relay.relay_once() == 5
+        assert await relay.relay_once() == 0
+    finally:
+        await relay.stop()
+    async with sm() as session:
+        pending = await session.scalar(
+            select(func.count()).select_from(ob).where(ob.c.published_at.is_(None))
+        )
+    assert pending == 0
+    records = await read_topic(kafka_bootstrap, prefix + COMPLAINTS_RECEIVED, 5)
+    assert [json.loads(r.value)["data"]["n"] for r in records] == [0, 1, 2, 3, 4]
+    first = records[0]
+    headers = dict(first.headers)
+    assert headers["ce_type"] == b"pings.sent.v1"
+    assert headers["ce_id"].decode() == events[0].id
+    assert headers["content-type"] == b"application/cloudevents+json"
+    assert first.key.decode() == subject
+    assert json.loads(first.value)["specversion"] == "1.0"
+
+
+async def test_relay_keeps_rows_when_kafka_is_unreachable(
+    sm: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sm() as session, session.begin():
+        await outbox.add(session, ob, ping(7), topic=COMPLAINTS_RECEIVED)
+    relay = OutboxRelay(
+        table=ob, sessionmaker=sm, bootstrap_servers="127.0.0.1:1", client_id="test"
+    )
+    with pytest.raises(Exception):  # noqa: B017, PT011 - any connection error
+        await relay.relay_once()
+    async with sm() as session:
+        row = (await session.execute(select(ob.c.published_at))).one()
+    assert row.published_at is None
+
+
+def _registry(fail_first: dict[str, int]) -> HandlerRegistry:
+    registry = HandlerRegistry()
+
+    @registry.on(COMPLAINTS_RECEIVED, "pings.sent.v1", Ping)
+    async def on_ping(event: Envelope[Ping], *, session: AsyncSession) -> None:
+        if event.data.n < 0:
+            raise PermanentError("negative pings are poison")
+        if fail_first.get(event.id, 0) > 0:
+            fail_first[event.id] -= 1
+            raise ConnectionError("transient")
+        await session.execute(insert(seen).values(event_id=event.id, n=event.data.n))
+
+    return registry
+
+
+async def test_consumer_is_idempotent_retries_and_dead_letters(
+    sm: async_sessionmaker[AsyncSession], kafka_bootstrap: str
+) -> None:
+    from shared import devinfra
+
+    prefix = f"cons{uuid.uuid4().hex[:6]}."
+    await asyncio.to_thread(
+        devinfra.create_topics,
+        kafka_bootstrap,
+        {COMPLAINTS_RECEIVED: 1, dlq_topic(COMPLAINTS_RECEIVED): 1},
+        prefix=prefix,
+    )
+    good, flaky, poison, after = ping(1), ping(2), ping(-1), ping(3)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        for env in (good, good, flaky, poison, after):  # `good` is delivered twice
+            key, value, headers = to_wire(env)
+            await producer.send_and_wait(
+                prefix + COMPLAINTS_RECEIVED, value=value, key=key, headers=headers
+            )
+        await producer.send_and_wait(prefix + COMPLAINTS_RECEIVED, value=b"not json", key=b"x")
+    finally:
+        await producer.stop()
+
+    consumer = EventConsumer(
+        group=f"g{uuid.uuid4().hex[:6]}",
+        registry=_registry({flaky.id: 2}),
+        sessionmaker=sm,
+        processed_table=processed,
+        bootstrap_servers=kafka_bootstrap,
+        topic_prefix=prefix,
+        backoff_seconds=0.01,
+    )
+    consumer.start()
+    try:
+        for _ in range(200):
+            async with sm() as session:
+                if await session.scalar(select(func.count()).select_from(seen)) >= 3:
+                    break
+            await asyncio.sleep(0.1)
+    finally:
+        await consumer.stop()
+
+    async with sm() as session:
+        rows = dict((await session.execute(select(seen.c.event_id, seen.c.n))).all())
+    assert rows == {good.id: 1, flaky.id: 2, after.id: 3}
+    dead = await read_topic(kafka_bootstrap, prefix + dlq_topic(COMPLAINTS_RECEIVED), 2)
+    assert len(dead) == 2
+    assert dict(dead[0].headers)["ce_id"].decode() == poison.id
+    assert b"negative pings" in dict(dead[0].headers)["x-error"]
+    assert dead[1].value == b"not json"
+    for record in dead:
+        assert dict(record.headers)["x-consumer-group"] == consumer.group.encode()
