@@ -20,6 +20,7 @@ CASES_STATUS_CHANGED: Final = "cases.status-changed"
 CASES_SLA_WARNING: Final = "cases.sla-warning"
 CASES_SLA_BREACHED: Final = "cases.sla-breached"
 CASES_RESOLVED: Final = "cases.resolved"
+CASES_RESULT_NOTIFIED: Final = "cases.result-notified"
 CASES_REOPENED: Final = "cases.reopened"
 CASES_CLOSED: Final = "cases.closed"
 SUGGESTIONS_DECIDED: Final = "suggestions.decided"
@@ -45,6 +46,7 @@ TOPIC_PARTITIONS: Final[dict[str, int]] = {
     CASES_SLA_WARNING: 3,
     CASES_SLA_BREACHED: 3,
     CASES_RESOLVED: 6,
+    CASES_RESULT_NOTIFIED: 6,
     CASES_REOPENED: 3,
     CASES_CLOSED: 6,
     SUGGESTIONS_DECIDED: 3,
