@@ -946,9 +946,13 @@ def status_command() -> None:
 
 
 def main() -> None:
-    """Run the CLI with INFO logging to stderr."""
+    """Run the CLI with INFO logging to stderr; an InfraError exits 1 with its message."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    app()
+    try:
+        app()
+    except InfraError as exc:
+        typer.echo(f"devinfra: {exc}", err=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":
