@@ -738,6 +738,8 @@ def ensure_kafka() -> str:
                 "-XX:+UseG1GC",
                 "-XX:MaxGCPauseMillis=20",
                 "-Djava.awt.headless=true",
+                # Plain IPv4 sockets: the listeners are 127.0.0.1 only anyway.
+                "-Djava.net.preferIPv4Stack=true",
                 *_kafka_cds_options(),
                 f"-Dlog4j2.configurationFile={KAFKA_LOG4J}",
                 f"-Dkafka.logs.dir={KAFKA_DIR}",
