@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -144,3 +147,23 @@ def test_health_and_metrics_paths_agree(
 
 def test_prometheus_loads_the_rules_folder(prometheus_config: dict[str, Any]) -> None:
     assert prometheus_config["rule_files"] == ["rules/*.yml"]
+
+
+def test_promtool_accepts_the_scrape_config(tmp_path: Path) -> None:
+    """promtool (Debian package prometheus) checks the config; rules are checked elsewhere."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (apt-get install prometheus)")
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        (REPO_ROOT / "deploy/prometheus/prometheus.yml").read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    (tmp_path / "rules").mkdir()
+    result = subprocess.run(
+        [promtool, "check", "config", "--syntax-only", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
