@@ -85,6 +85,16 @@ if ! command -v mvn >/dev/null; then
 fi
 say "java $(java_major), $(mvn -B -v 2>/dev/null | head -1 | sed -E "s/\x1b\[[0-9;]*m//g")"
 
+# --- Prometheus (promtool checks rules; the observability test runs its own server) ----------
+if ! command -v promtool >/dev/null; then
+    say "installing Prometheus"
+    apt_install prometheus
+    # Debian may start its own server on :9090; tests start theirs on free ports.
+    if command -v systemctl >/dev/null; then $SUDO systemctl disable --now prometheus 2>/dev/null || true; fi
+    $SUDO pkill -x prometheus 2>/dev/null || true
+fi
+say "$(promtool --version 2>&1 | head -1)"
+
 # --- Kafka broker jars ------------------------------------------------------------------------
 uv run python - <<'PY'
 import time
