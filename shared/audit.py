@@ -66,18 +66,22 @@ def append_only_trigger_sql(schema: str) -> tuple[str, str]:
 
     Use in the migration that creates the table: ``op.execute(up)`` / ``op.execute(down)``.
     """
+    # One statement each (a DO block): asyncpg prepares statements and refuses several.
     up = f"""
-CREATE OR REPLACE FUNCTION "{schema}".audit_log_append_only() RETURNS trigger
-LANGUAGE plpgsql AS $$
+DO $do$
 BEGIN
-  RAISE EXCEPTION 'audit_log is append-only';
-END $$;
-CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON "{schema}".audit_log
-FOR EACH ROW EXECUTE FUNCTION "{schema}".audit_log_append_only();
+  CREATE OR REPLACE FUNCTION "{schema}".audit_log_append_only() RETURNS trigger
+  LANGUAGE plpgsql AS $fn$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $fn$;
+  CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON "{schema}".audit_log
+  FOR EACH ROW EXECUTE FUNCTION "{schema}".audit_log_append_only();
+END $do$;
 """
     down = f"""
-DROP TRIGGER IF EXISTS audit_log_append_only ON "{schema}".audit_log;
-DROP FUNCTION IF EXISTS "{schema}".audit_log_append_only();
+DO $do$
+BEGIN
+  DROP TRIGGER IF EXISTS audit_log_append_only ON "{schema}".audit_log;
+  DROP FUNCTION IF EXISTS "{schema}".audit_log_append_only();
+END $do$;
 """
     return up, down
 
