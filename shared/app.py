@@ -9,6 +9,7 @@ engine; STYLE.md §12).
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -47,6 +48,7 @@ class ServiceSpec:
         kafka_required_for_ready: when False (intake), ``/readyz`` stays 200 while Kafka is
             down, because the outbox keeps accepting work; the body still says so.
         on_startup / on_shutdown: extra hooks (sweepers, model loading), run in order.
+        max_body_bytes: request bodies above this size get 413 before they are parsed.
     """
 
     name: str
@@ -59,6 +61,7 @@ class ServiceSpec:
     kafka_required_for_ready: bool = True
     on_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
+    max_body_bytes: int = 1_000_000
 
 
 class _ObservabilityMiddleware:
@@ -98,6 +101,78 @@ class _ObservabilityMiddleware:
                 time.perf_counter() - started
             )
             context.correlation_id.reset(token)
+
+
+class _BodyLimitMiddleware:
+    """Pure-ASGI middleware: refuse bodies above ``limit`` bytes with a 413 problem.
+
+    Checks ``Content-Length`` up front and counts the bytes of chunked bodies as they
+    arrive, so an oversized body is never parsed.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        body = json.dumps(
+            {
+                "type": "https://cfp.example/problems/payload_too_large",
+                "title": "Request body too large",
+                "status": 413,
+                "detail": f"request bodies are limited to {self.limit} bytes",
+                "instance": scope.get("path", ""),
+                "code": "payload_too_large",
+                "correlation_id": context.correlation_id.get(),
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", errors.PROBLEM_JSON.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for key, value in scope.get("headers", ()):
+            if key == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._refuse(scope, send)
+                return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse(scope, send)
+
+
+class _TooLarge(Exception):
+    pass
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -189,6 +264,7 @@ def create_service_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI
     app.state.settings = settings
     app.state.spec = spec
     errors.install(app)
+    app.add_middleware(_BodyLimitMiddleware, limit=spec.max_body_bytes)
     app.add_middleware(_ObservabilityMiddleware)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers")

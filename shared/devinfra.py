@@ -959,3 +959,53 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- scratch databases (tests and benchmarks) ---------------------------------------------------
+
+
+def _plain_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def create_database(server_url: str, name: str) -> str:
+    """Create database ``name`` on the server of ``server_url`` and return its URL.
+
+    Args:
+        server_url: any database URL on the server (``postgresql+asyncpg://...``).
+        name: new database name (letters, digits, underscores).
+
+    Raises:
+        ValueError: an unsafe name. asyncpg.DuplicateDatabaseError: it exists.
+    """
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"unsafe database name {name!r}")
+
+    async def run() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(_plain_dsn(server_url))
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    _run_sync(run)
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(server_url: str, name: str) -> None:
+    """Drop database ``name`` if it exists, ending its connections."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"unsafe database name {name!r}")
+
+    async def run() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(_plain_dsn(server_url))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    _run_sync(run)

@@ -65,7 +65,10 @@ def configure(service: str, level: str = "INFO") -> None:
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 add_service,
-                structlog.processors.dict_tracebacks,
+                # Never locals: they would carry tokens and personal data into the logs.
+                structlog.processors.ExceptionRenderer(
+                    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+                ),
                 structlog.processors.JSONRenderer(ensure_ascii=False),
             ],
             foreign_pre_chain=pre_chain,

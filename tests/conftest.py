@@ -7,13 +7,11 @@ nor the data of a system started with ``cfp run``.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import asyncpg
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
@@ -22,10 +20,6 @@ from shared import devinfra, migrations
 from shared.auth import mint_token
 from shared.config import PlatformSettings
 from shared.events.registry import SERVICES, all_topics
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
 @pytest.fixture(scope="session")
@@ -40,42 +34,15 @@ def kafka_bootstrap() -> str:
     return os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or devinfra.ensure_kafka()
 
 
-def create_database(server_url: str, name: str) -> str:
-    """Create database ``name`` on the server of ``server_url``; return its URL."""
-
-    async def run() -> None:
-        conn = await asyncpg.connect(_dsn(server_url))
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-    return server_url.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_database(server_url: str, name: str) -> None:
-    """Drop database ``name`` (terminating its connections)."""
-
-    async def run() -> None:
-        conn = await asyncpg.connect(_dsn(server_url))
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-
-
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
     """A fresh database for this run with every service's migrations applied."""
     name = f"cfp_test_{uuid.uuid4().hex[:10]}"
-    url = create_database(server_url, name)
+    url = devinfra.create_database(server_url, name)
     for service in SERVICES:
         migrations.upgrade(service, database_url=url)
     yield url
-    drop_database(server_url, name)
+    devinfra.drop_database(server_url, name)
 
 
 @pytest.fixture(scope="session")
