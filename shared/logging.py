@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 import structlog
+import structlog.tracebacks
 
 from shared import context
 
