@@ -24,7 +24,7 @@ infra: bootstrap ## Start PostgreSQL and Kafka (if not running) and create the t
 test: infra ## Run every test against the local servers.
 	uv run pytest $(PYTEST_ARGS)
 
-run: infra ## Start the whole system and replay the sample data.
+run: bootstrap ## Start everything (servers, migrations, five services), replay the sample; Ctrl-C stops it all.
 	uv run cfp run --replay-sample
 
 migrate: infra ## Apply every service's migrations.

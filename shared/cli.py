@@ -7,6 +7,7 @@ cfp serve NAME                one service under uvicorn
 cfp run [--replay-sample]     everything: infra, migrations, topics, five services
 cfp replay FILE               post CFPB-format complaints to intake
 cfp token --role ROLE         a bearer token for local use
+cfp analytics-rebuild         replay every topic into a fresh analytics read model
 """
 
 from __future__ import annotations
@@ -236,12 +237,17 @@ def run(
 ) -> None:
     """Start everything: infrastructure, migrations, topics and the five services.
 
-    Stops the services cleanly on Ctrl-C or SIGTERM (the infrastructure keeps running;
-    ``cfp infra down`` stops it).
+    On Ctrl-C or SIGTERM it stops the services (gracefully: in-flight work finishes, the
+    outbox is flushed) and then the PostgreSQL and Kafka servers it started itself; servers
+    that were already running, or given by DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS, stay up.
     """
+    from shared import devinfra
     from shared.runner import ServiceSupervisor
 
     t0 = time.monotonic()
+    before = devinfra.status()
+    started_pg = not before["postgres"]["external"] and not before["postgres"]["running"]
+    started_kafka = not before["kafka"]["external"] and not before["kafka"]["running"]
     env = _ensure_infra()
     _create_topics()
     for name in SERVICES:
@@ -274,7 +280,13 @@ def run(
         pass
     finally:
         codes = sup.stop()
-        console.print(f"stopped: {codes}")
+        console.print(f"services stopped: {codes}")
+        if started_kafka:
+            devinfra.stop_kafka()
+            console.print("kafka stopped")
+        if started_pg:
+            devinfra.stop_postgres()
+            console.print("postgresql stopped")
 
 
 @app.command("train-classifier")
@@ -290,6 +302,20 @@ def train_classifier(
 
     report = training.train(data, out or training.default_out_dir(), fraction=fraction)
     console.print(report)
+
+
+@app.command("analytics-rebuild")
+def analytics_rebuild(
+    database_url: Annotated[
+        str | None, typer.Option(help="target database (migrated); default DATABASE_URL")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="events per transaction")] = None,
+) -> None:
+    """Rebuild the analytics read model by replaying every topic from the start."""
+    from services.analytics import rebuild as analytics_rebuild_module
+
+    summary = analytics_rebuild_module.run(database_url, batch_size)
+    console.print(analytics_rebuild_module.format_summary(summary))
 
 
 def main() -> None:
