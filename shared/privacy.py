@@ -43,18 +43,38 @@ def pseudonymous_key(secret: str, customer_number: str) -> str:
 
 # --- redaction -------------------------------------------------------------------------
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+# The patterns run on a "shadow" copy of the text in which full-width forms (U+FF01..FF5E,
+# common in Chinese input methods: "１３８００１３８０００", "＠") and the ideographic space are
+# mapped one-to-one onto ASCII. The mapping keeps every index, so a match in the shadow is
+# replaced at the same span in the original and the rest of the text survives unchanged.
+_FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
+_FULLWIDTH[0x3000] = 0x20
+
+# Local part: the RFC 5322 "atext" characters and dots.
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-])[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-]+\s?@\s?"
+    r"[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
+)
+# 18 characters with optional single separators after the 6-digit region and 8-digit birth date.
 _ID18 = re.compile(
-    r"(?<![0-9A-Za-z])([1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx])(?![0-9A-Za-z])"
+    r"(?<![0-9A-Za-z])([1-9]\d{5})[ \-]?((?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))"
+    r"[ \-]?(\d{3}[0-9Xx])(?![0-9A-Za-z])"
 )
 _DIGIT_RUN = re.compile(r"(?<![0-9])(?:\d[ \-]?){12,22}\d(?![0-9])")
-_CN_MOBILE = re.compile(r"(?<![0-9])(?:\+?86[ \-]?)?1[3-9]\d[ \-]?\d{4}[ \-]?\d{4}(?![0-9])")
-_CN_LANDLINE = re.compile(r"(?<![0-9])(?:\(?0\d{2,3}\)?[ \-]?)\d{7,8}(?![0-9])")
-_INTL_PHONE = re.compile(r"(?<![\w+])\+\d{1,3}[ \-]?(?:\(?\d{1,4}\)?[ \-]?){2,5}\d{2,4}(?![0-9])")
+_CN_MOBILE = re.compile(r"(?<![0-9])(?:(?:\+|00)?86[ \-]?)?1[3-9]\d[ \-]?\d{4}[ \-]?\d{4}(?![0-9])")
+_CN_LANDLINE = re.compile(
+    r"(?<![0-9])(?:(?:\+|00)?86[ \-]?)?(?:\(0\d{2,3}\)|0\d{2,3})[ \-]?\d{3,4}[ \-]?\d{4}"
+    r"(?:[ \-]?(?:转|ext\.?|x)[ \-]?\d{1,5})?(?![0-9])"
+)
+_INTL_PHONE = re.compile(
+    r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}[ \-.]?(?:\(?\d{1,4}\)?[ \-.]?){2,5}\d{2,4}(?![0-9])"
+)
 _US_PHONE = re.compile(r"(?<![0-9])\(?\d{3}\)?[ \-.]\d{3}[ \-.]\d{4}(?![0-9])")
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
+#: Placeholders that :func:`redact` writes; they are never personal data themselves.
+PLACEHOLDERS = ("[EMAIL]", "[ID]", "[CARD]", "[ACCOUNT]", "[PHONE]")
 
 
 def valid_resident_id(number: str) -> bool:
@@ -81,37 +101,153 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _card_or_account(match: re.Match[str]) -> str:
+def _card_or_account(match: re.Match[str]) -> str | None:
     digits = re.sub(r"\D", "", match.group(0))
     if 13 <= len(digits) <= 19 and luhn_valid(digits):
         return "[CARD]"
     if 16 <= len(digits) <= 22:
         return "[ACCOUNT]"
-    return match.group(0)
+    return None
 
 
-def _resident_id(match: re.Match[str]) -> str:
-    return "[ID]" if valid_resident_id(match.group(1)) else match.group(0)
+def _resident_id(match: re.Match[str]) -> str | None:
+    return "[ID]" if valid_resident_id("".join(match.groups())) else None
+
+
+def _fixed(placeholder: str) -> Any:
+    return lambda _match: placeholder
+
+
+def _replace(pattern: re.Pattern[str], decide: Any, original: str, shadow: str) -> tuple[str, str]:
+    """Replace the matches of ``pattern`` in ``shadow`` at the same spans of ``original``.
+
+    ``decide(match)`` returns the placeholder, or None to keep the matched text.
+    """
+    out_o: list[str] = []
+    out_s: list[str] = []
+    last = 0
+    for match in pattern.finditer(shadow):
+        placeholder = decide(match)
+        if placeholder is None:
+            continue
+        start, end = match.span()
+        out_o += (original[last:start], placeholder)
+        out_s += (shadow[last:start], placeholder)
+        last = end
+    if last == 0:
+        return original, shadow
+    out_o.append(original[last:])
+    out_s.append(shadow[last:])
+    return "".join(out_o), "".join(out_s)
+
+
+_RULES: tuple[tuple[re.Pattern[str], Any], ...] = (
+    (_EMAIL, _fixed("[EMAIL]")),
+    (_ID18, _resident_id),
+    (_DIGIT_RUN, _card_or_account),
+    (_CN_MOBILE, _fixed("[PHONE]")),
+    (_INTL_PHONE, _fixed("[PHONE]")),
+    (_CN_LANDLINE, _fixed("[PHONE]")),
+    (_US_PHONE, _fixed("[PHONE]")),
+)
 
 
 def redact(text: str) -> str:
     """Replace personal data in free text with placeholders.
 
-    Replaced: e-mail addresses (``[EMAIL]``), 18-digit resident ID numbers with a valid
-    checksum (``[ID]``), Luhn-valid card numbers of 13-19 digits (``[CARD]``), other 16-22
-    digit runs (``[ACCOUNT]``), mainland mobile and landline numbers, international and
-    North-American numbers (``[PHONE]``). Amounts, dates and reference numbers stay.
+    Replaced: e-mail addresses (``[EMAIL]``); 18-character resident ID numbers with a valid
+    GB 11643 checksum, also with a separator after the region or the birth date (``[ID]``);
+    Luhn-valid card numbers of 13-19 digits, grouped or not (``[CARD]``); other runs of
+    16-22 digits, which may be account numbers (``[ACCOUNT]``); mainland mobile numbers
+    (with or without +86/0086), landlines with area code (and extension),
+    international numbers written with + or 00, and North-American style numbers
+    (``[PHONE]``).
+    Full-width digits and ``＠`` are recognised like their ASCII forms.
+
+    Kept: amounts (``¥1,234.56``, ``1234.56元``), dates and times (``2024-01-15``,
+    ``2024年1月15日``, ``20240115``), short numbers (95588), reference numbers with
+    letters (``C-260930-7K3QX9``), ID-like numbers whose checksum fails, and digit runs
+    of 13-15 digits that fail the Luhn check.
+
+    Args:
+        text: any text; None-safe only for the empty string.
+
+    Returns:
+        The text with each finding replaced; everything else unchanged, character for
+        character.
     """
     if not text:
         return text
-    out = _EMAIL.sub("[EMAIL]", text)
-    out = _ID18.sub(_resident_id, out)
-    out = _DIGIT_RUN.sub(_card_or_account, out)
-    out = _CN_MOBILE.sub("[PHONE]", out)
-    out = _INTL_PHONE.sub("[PHONE]", out)
-    out = _CN_LANDLINE.sub("[PHONE]", out)
-    out = _US_PHONE.sub("[PHONE]", out)
+    shadow = text.translate(_FULLWIDTH)
+    out = text
+    for pattern, decide in _RULES:
+        out, shadow = _replace(pattern, decide, out, shadow)
     return out
+
+
+def contains_personal_data(text: str) -> bool:
+    """Return True when :func:`redact` would change ``text`` (used by tests and scanners)."""
+    return redact(text) != text
+
+
+# --- text helpers ----------------------------------------------------------------------
+
+
+def _joins_previous(ch: str, prev: str) -> bool:
+    """Return True when ``ch`` continues the grapheme cluster that ``prev`` belongs to."""
+    cp = ord(ch)
+    if prev == "\u200d":  # after a zero-width joiner (emoji ZWJ sequences)
+        return True
+    if unicodedata.category(ch) in ("Mn", "Me", "Mc"):  # combining marks
+        return True
+    return (
+        ch == "\u200d"
+        or 0xFE00 <= cp <= 0xFE0F  # variation selectors
+        or 0x1F3FB <= cp <= 0x1F3FF  # skin-tone modifiers
+        or 0xE0020 <= cp <= 0xE007F  # emoji tag sequences (subdivision flags)
+        or 0xE0100 <= cp <= 0xE01EF  # variation selectors supplement
+    )
+
+
+def _is_regional_indicator(ch: str) -> bool:
+    return 0x1F1E6 <= ord(ch) <= 0x1F1FF
+
+
+def preview(text: str, max_chars: int, *, ellipsis: str = "…") -> str:
+    """Return ``text`` cut to at most ``max_chars`` code points without splitting a character.
+
+    Python strings never split a code point; this also keeps user-perceived characters
+    whole: a base character with its combining marks, emoji with variation selectors,
+    skin tones or zero-width-joiner sequences, and flag pairs (Unicode UAX #29, simplified).
+    When the text is cut, ``ellipsis`` is appended (it counts towards ``max_chars``).
+
+    Args:
+        text: any text.
+        max_chars: upper bound on the result's length in code points, >= 1.
+        ellipsis: appended when the text is cut.
+
+    Returns:
+        ``text`` itself when it fits, else a prefix ending on a cluster boundary plus the
+        ellipsis.
+
+    Raises:
+        ValueError: ``max_chars`` < 1.
+    """
+    if max_chars < 1:
+        raise ValueError("max_chars must be >= 1")
+    if len(text) <= max_chars:
+        return text
+    cut = max(max_chars - len(ellipsis), 0)
+    while 0 < cut < len(text) and _joins_previous(text[cut], text[cut - 1]):
+        cut -= 1
+    # An odd number of regional indicators before the cut means a flag would be split.
+    if 0 < cut < len(text) and _is_regional_indicator(text[cut]):
+        run = 0
+        while cut - run - 1 >= 0 and _is_regional_indicator(text[cut - run - 1]):
+            run += 1
+        if run % 2 == 1:
+            cut -= 1
+    return text[:cut].rstrip() + ellipsis
 
 
 # --- vault encryption ------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""The intake service (ARCHITECTURE.md §2): records complaints and suggestions."""

@@ -18,6 +18,14 @@ class IntakeSettings(PlatformSettings):
         duplicate_window_seconds: a second identical submission from the same customer
             within this many seconds, without a key, is linked as a probable duplicate.
         max_body_bytes: larger request bodies get 413.
+        rate_limit_per_second: sustained requests per second admitted per client (token
+            subject) by each replica; 0 turns rate limiting off.
+        rate_limit_burst: requests a client may send at once before the rate applies.
+        group_commit_max_batch: most submissions recorded in one transaction; 1 gives
+            one transaction per request.
+        group_commit_workers: concurrent batch transactions (database connections used).
+        idempotency_purge_interval_seconds: how often expired keys are deleted (seconds).
+        preview_chars: length of the ``preview`` of a read submission (code points).
     """
 
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore", populate_by_name=True)
@@ -25,6 +33,12 @@ class IntakeSettings(PlatformSettings):
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
     duplicate_window_seconds: int = Field(600, ge=0)
     max_body_bytes: int = Field(1_000_000, ge=1024)
+    rate_limit_per_second: float = Field(50.0, ge=0)
+    rate_limit_burst: int = Field(100, ge=1)
+    group_commit_max_batch: int = Field(64, ge=1, le=1000)
+    group_commit_workers: int = Field(2, ge=1, le=32)
+    idempotency_purge_interval_seconds: float = Field(300.0, gt=0)
+    preview_chars: int = Field(120, ge=8, le=2000)
 
 
 @lru_cache

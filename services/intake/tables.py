@@ -4,6 +4,8 @@
 - ``vault``: the personal data of a submission, AES-256-GCM encrypted, with its key id.
 - ``idempotency_key``: replies remembered per client and ``Idempotency-Key``.
 - ``outbox``: events to publish.
+- ``audit_log``: append-only record of every unmasked read of personal data and every
+  change (submissions recorded, vault keys rotated), read by auditors (``GET /v1/audit``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from shared.audit import audit_table
 from shared.db import make_metadata
 from shared.events.outbox import outbox_table
 
@@ -84,5 +87,7 @@ idempotency_key = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("client", "key"),
 )
+Index("idempotency_key_expires_at_idx", idempotency_key.c.expires_at)
 
 outbox = outbox_table(metadata)
+audit_log = audit_table(metadata)

@@ -1,0 +1,1 @@
+"""Domain of intake: one folder per aggregate."""

@@ -1,0 +1,1 @@
+"""The submission aggregate: complaints and suggestions as recorded."""

@@ -1,8 +1,11 @@
 """Request and response bodies of intake (ARCHITECTURE.md §5).
 
 Unknown fields are refused (422) so that a misspelt field from a client never silently
-drops data. Text fields refuse NUL and other control characters (tab, newline and carriage
-return are allowed in free text).
+drops data. Text fields refuse NUL and the other C0 and C1 control characters (tab, newline
+and carriage return are allowed in free text) and unpaired surrogates (which a JSON
+``\ud800`` escape can produce and which UTF-8 cannot store); the 422 problem names the
+field. Everything else, Chinese, emoji, right-to-left text, zero-width joiners and
+private-use characters included, is kept byte for byte.
 """
 
 from __future__ import annotations
@@ -15,15 +18,15 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from shared.events.contracts.complaints import Channel
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 #: Clock skew tolerated between a client and intake for ``received_at`` (seconds).
 CLOCK_SKEW_SECONDS = 120
 
 
 def _no_control(value: str) -> str:
     if _CONTROL.search(value):
-        raise ValueError("must not contain NUL or other control characters")
+        raise ValueError("must not contain NUL, other control characters or unpaired surrogates")
     return value
 
 
@@ -150,6 +153,7 @@ class SubmissionRead(BaseModel):
     received_at: datetime
     recorded_at: datetime
     description: str
+    preview: str = Field(description="start of the description; never splits a character")
     subject: str | None
     product: str | None
     branch_code: str | None

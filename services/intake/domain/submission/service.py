@@ -1,9 +1,18 @@
 """Recording complaints and suggestions (plan §7.1.1: received and recorded at once).
 
-One unit of work per submission: the idempotency key (when given), the submission row
-(free text redacted), the encrypted personal data and the ``*.received`` event in the
-outbox are written in the caller's transaction, which the route commits. Functions here
-never commit (STYLE.md §3).
+A submission is recorded in two steps:
+
+1. :func:`prepare` (no database): validate-time facts are turned into rows. The receipt
+   instant, reference, pseudonymous customer key, redacted text, detected language, the
+   AES-256-GCM vault blob and the ``*.received`` event are computed on the request's task.
+2. :func:`record_batch`: one unit of work for one or many prepared submissions. It claims
+   the idempotency keys, links probable duplicates, and writes the submission rows, the
+   vault rows, the outbox events, the audit rows and the remembered replies, each as one
+   multi-row statement, in the caller's transaction (the caller commits; STYLE.md §3).
+
+Grouping concurrent requests into one transaction (group commit,
+:mod:`services.intake.domain.submission.committer`) turns about eight statements and a
+commit per request into about eight statements and one commit per batch.
 """
 
 from __future__ import annotations
@@ -11,11 +20,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,13 +35,14 @@ from services.intake.domain.submission import exceptions
 from services.intake.domain.submission.schemas import (
     AmountIn,
     AttachmentIn,
-    ComplaintCreate,
     CustomerRead,
     SubmissionAccepted,
     SubmissionCreate,
     SubmissionRead,
 )
 from services.intake.settings import IntakeSettings
+from shared import context
+from shared.auth import Principal
 from shared.events import outbox, registry
 from shared.events.contracts.complaints import (
     COMPLAINT_RECEIVED_V1,
@@ -38,19 +50,26 @@ from shared.events.contracts.complaints import (
     ComplaintReceived,
     SuggestionReceived,
 )
-from shared.events.envelope import new_event
-from shared.privacy import Vault, pseudonymous_key, redact
+from shared.events.envelope import Envelope, new_event
+from shared.privacy import Vault, preview, pseudonymous_key, redact
 
 Kind = Literal["complaint", "suggestion"]
 #: Crockford base32 without I, L, O, U: unambiguous when read over the phone.
 _REF_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_LOCK_CUSTOMERS = text(
+    "SELECT count(pg_advisory_xact_lock(hashtextextended(c, 7))) "
+    "FROM unnest(CAST(:customers AS text[])) AS c"
+)
+#: Personal fields of the customer, as stored in the vault.
+PERSONAL_FIELDS = ("customer_number", "name", "phone", "email", "id_number", "account_number")
 
 
 def new_reference(kind: Kind, received_at: datetime, tz: str) -> str:
     """Return a customer-facing reference such as ``C-260930-7K3QX9``.
 
     ``C`` complaint / ``S`` suggestion, the local receipt date (YYMMDD), six Crockford
-    base32 characters (about 10^9 per day). Uniqueness is enforced by the database.
+    base32 characters (32^6, about 10^9 per day and kind). Uniqueness is enforced by the
+    database; a collision makes the batch draw new references and retry.
     """
     day = received_at.astimezone(ZoneInfo(tz)).strftime("%y%m%d")
     tail = "".join(secrets.choice(_REF_ALPHABET) for _ in range(6))
@@ -58,14 +77,47 @@ def new_reference(kind: Kind, received_at: datetime, tz: str) -> str:
 
 
 def detect_language(text: str) -> str:
-    """Guess ``zh`` or ``en`` from the share of CJK characters (>= 20 % of letters: zh)."""
-    cjk = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf")
-    letters = sum(1 for ch in text if ch.isalpha())
-    return "zh" if letters and cjk / letters >= 0.2 else "en"
+    """Guess the language of ``text`` from its script (BCP 47 primary tag).
+
+    Kana: ``ja``; Hangul: ``ko``; Han >= 20 % of letters: ``zh``; Arabic: ``ar``; Hebrew:
+    ``he``; Cyrillic: ``ru``; otherwise ``en``. Good enough for routing by script; a client
+    that knows the language sends it.
+    """
+    counts = {"han": 0, "kana": 0, "hangul": 0, "arabic": 0, "hebrew": 0, "cyrillic": 0}
+    letters = 0
+    for ch in text:
+        if not ch.isalpha():
+            continue
+        letters += 1
+        cp = ord(ch)
+        if 0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2FA1F:
+            counts["han"] += 1
+        elif 0x3040 <= cp <= 0x30FF:
+            counts["kana"] += 1
+        elif 0xAC00 <= cp <= 0xD7AF or 0x1100 <= cp <= 0x11FF:
+            counts["hangul"] += 1
+        elif 0x0600 <= cp <= 0x06FF:
+            counts["arabic"] += 1
+        elif 0x0590 <= cp <= 0x05FF:
+            counts["hebrew"] += 1
+        elif 0x0400 <= cp <= 0x04FF:
+            counts["cyrillic"] += 1
+    if not letters:
+        return "en"
+    if counts["kana"] >= 0.1 * letters:
+        return "ja"
+    if counts["hangul"] >= 0.2 * letters:
+        return "ko"
+    if counts["han"] >= 0.2 * letters:
+        return "zh"
+    for script, tag in (("arabic", "ar"), ("hebrew", "he"), ("cyrillic", "ru")):
+        if counts[script] >= 0.5 * letters:
+            return tag
+    return "en"
 
 
 def request_hash(kind: Kind, body: SubmissionCreate) -> str:
-    """Return the SHA-256 of the canonical request (kind + body JSON)."""
+    """Return the SHA-256 (hex) of the canonical request (kind + body JSON)."""
     return hashlib.sha256((kind + body.model_dump_json()).encode()).hexdigest()
 
 
@@ -75,104 +127,73 @@ def content_hash(kind: Kind, customer_key: str, description: str) -> str:
     return hashlib.sha256(f"{kind}|{customer_key}|{normal}".encode()).hexdigest()
 
 
-async def claim_idempotency_key(
-    *,
-    session: AsyncSession,
-    client: str,
-    key: str,
-    req_hash: str,
-    now: datetime,
-    ttl_seconds: int,
-) -> SubmissionAccepted | None:
-    """Claim ``key`` for this request, or return the reply remembered for it.
+@dataclass
+class Prepared:
+    """One submission ready to be written (everything but the database work).
 
-    Concurrent requests with the same key serialise on the primary key: the second waits
-    for the first to commit and then sees its reply.
-
-    Returns:
-        None when this request owns the key and must do the work; otherwise the original
-        reply.
-
-    Raises:
-        IdempotencyKeyInvalid: empty or longer than 200 characters.
-        IdempotencyKeyReused: the key was used with a different body (409).
+    Attributes:
+        principal: the caller; ``principal.subject`` scopes idempotency keys.
+        idempotency_key: the ``Idempotency-Key`` header, or None.
+        req_hash: SHA-256 of the request, compared when a key is reused.
+        row: values of the ``submission`` row (``duplicate_of`` filled by the batch).
+        vault_row: values of the ``vault`` row (ciphertext bound to the submission id).
+        event: the ``*.received`` envelope; topic: its logical topic.
+        correlation_id: of the request, for the audit row.
     """
-    if not key or len(key) > 200:
-        raise exceptions.IdempotencyKeyInvalid("Idempotency-Key must be 1..200 characters")
-    t = tables.idempotency_key
-    await session.execute(
-        delete(t).where(t.c.client == client, t.c.key == key, t.c.expires_at < now)
-    )
-    claimed = await session.execute(
-        pg_insert(t)
-        .values(
-            client=client,
-            key=key,
-            request_hash=req_hash,
-            expires_at=now + timedelta(seconds=ttl_seconds),
-        )
-        .on_conflict_do_nothing()
-        .returning(t.c.key)
-    )
-    if claimed.first() is not None:
-        return None
-    row = (
-        await session.execute(
-            select(t.c.request_hash, t.c.response).where(t.c.client == client, t.c.key == key)
-        )
-    ).one()
-    if row.request_hash != req_hash:
-        raise exceptions.IdempotencyKeyReused(
-            "this Idempotency-Key was used with a different request body"
-        )
-    if row.response is None:
-        raise exceptions.IdempotencyKeyReused("the first request with this key is still running")
-    return SubmissionAccepted.model_validate(row.response)
+
+    kind: Kind
+    principal: Principal
+    idempotency_key: str | None
+    req_hash: str
+    row: dict[str, Any]
+    vault_row: dict[str, Any]
+    event: Envelope[Any]
+    topic: str
+    correlation_id: str | None = None
+    reply: SubmissionAccepted | None = field(default=None)
+
+    @property
+    def id(self) -> str:
+        """The submission id."""
+        return str(self.row["id"])
+
+    def redraw_reference(self, tz: str) -> None:
+        """Draw a new reference (after a collision), in the row and in the event."""
+        reference = new_reference(self.kind, self.row["received_at"], tz)
+        self.row["reference"] = reference
+        data = self.event.data.model_copy(update={"reference": reference})
+        self.event = self.event.model_copy(update={"data": data})
 
 
-async def record(
+def prepare(
     *,
-    session: AsyncSession,
     kind: Kind,
     body: SubmissionCreate,
-    client: str,
+    principal: Principal,
     settings: IntakeSettings,
     vault: Vault,
     now: datetime,
     idempotency_key: str | None = None,
-) -> tuple[SubmissionAccepted, bool]:
-    """Record a complaint or suggestion and stage its ``*.received`` event.
+) -> Prepared:
+    """Turn a validated request into the rows and the event to write.
 
     Args:
-        session: the unit of work (committed by the caller).
         kind: ``complaint`` or ``suggestion``.
         body: the validated request.
-        client: the calling principal (scopes idempotency keys).
-        settings: intake settings (time zone, keys, windows).
-        vault: personal-data encryption.
-        now: the receipt instant (UTC) when the body gives no ``received_at``.
+        principal: the caller (``created_by``, idempotency scope, audit actor).
+        settings: intake settings (time zone, pseudonym key).
+        vault: personal-data encryption (AES-256-GCM, current key).
+        now: the receipt instant (aware) used when the body gives no ``received_at``.
         idempotency_key: the ``Idempotency-Key`` header, if any.
 
     Returns:
-        ``(reply, replayed)``: replayed is True when the reply is the remembered answer to
-        an earlier request with the same key.
+        The prepared submission.
 
     Raises:
-        IdempotencyKeyReused, IdempotencyKeyInvalid: see :func:`claim_idempotency_key`.
+        IdempotencyKeyInvalid: the key is empty or longer than 200 characters.
     """
-    req_hash = request_hash(kind, body)
-    if idempotency_key is not None:
-        earlier = await claim_idempotency_key(
-            session=session,
-            client=client,
-            key=idempotency_key,
-            req_hash=req_hash,
-            now=now,
-            ttl_seconds=settings.idempotency_ttl_seconds,
-        )
-        if earlier is not None:
-            return earlier, True
-
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
+        raise exceptions.IdempotencyKeyInvalid("Idempotency-Key must be 1..200 characters")
     submission_id = str(uuid.uuid4())
     received_at = (body.received_at or now).astimezone(UTC)
     reference = new_reference(kind, received_at, settings.timezone)
@@ -182,62 +203,37 @@ async def record(
     description = redact(body.description)
     subject = redact(body.subject) if body.subject else None
     language = body.language or detect_language(body.description)
-    c_hash = content_hash(kind, customer_key, body.description)
-    s = tables.submission
-
-    duplicate_of = None
-    if settings.duplicate_window_seconds:
-        duplicate_of = await session.scalar(
-            select(s.c.id)
-            .where(
-                s.c.customer_key == customer_key,
-                s.c.content_hash == c_hash,
-                s.c.received_at
-                >= received_at - timedelta(seconds=settings.duplicate_window_seconds),
-            )
-            .order_by(s.c.received_at)
-            .limit(1)
-        )
-
     amount: AmountIn | None = getattr(body, "amount", None)
     occurred_at: datetime | None = getattr(body, "occurred_at", None)
-    await session.execute(
-        insert(s),
-        [
-            {
-                "id": submission_id,
-                "kind": kind,
-                "reference": reference,
-                "channel": body.channel,
-                "received_at": received_at,
-                "customer_key": customer_key,
-                "description": description,
-                "subject": subject,
-                "product": body.product,
-                "branch_code": body.branch_code,
-                "region": body.region,
-                "occurred_at": occurred_at,
-                "amount_minor": amount.value if amount else None,
-                "currency": amount.currency if amount else None,
-                "language": language,
-                "external_ref": body.external_ref,
-                "attachments": [a.model_dump() for a in body.attachments],
-                "content_hash": c_hash,
-                "duplicate_of": duplicate_of,
-                "created_by": client,
-            }
-        ],
-    )
+    row: dict[str, Any] = {
+        "id": submission_id,
+        "kind": kind,
+        "reference": reference,
+        "channel": body.channel,
+        "received_at": received_at,
+        "customer_key": customer_key,
+        "description": description,
+        "subject": subject,
+        "product": body.product,
+        "branch_code": body.branch_code,
+        "region": body.region,
+        "occurred_at": occurred_at,
+        "amount_minor": amount.value if amount else None,
+        "currency": amount.currency if amount else None,
+        "language": language,
+        "external_ref": body.external_ref,
+        "attachments": [a.model_dump() for a in body.attachments],
+        "content_hash": content_hash(kind, customer_key, body.description),
+        "duplicate_of": None,
+        "created_by": principal.subject,
+    }
     personal = body.customer.model_dump(exclude_none=True)
     personal["description"] = body.description
     if body.subject:
         personal["subject"] = body.subject
     key_id, blob = vault.encrypt(personal, aad=submission_id)
-    await session.execute(
-        insert(tables.vault),
-        [{"submission_id": submission_id, "key_id": key_id, "ciphertext": blob}],
-    )
-
+    vault_row = {"submission_id": submission_id, "key_id": key_id, "ciphertext": blob}
+    event: Envelope[Any]
     if kind == "complaint":
         event = new_event(
             source="intake",
@@ -264,7 +260,7 @@ async def record(
                 vulnerable_customer=body.customer.vulnerable,
             ),
         )
-        await outbox.add(session, tables.outbox, event, topic=registry.COMPLAINTS_RECEIVED)
+        topic = registry.COMPLAINTS_RECEIVED
     else:
         event = new_event(
             source="intake",
@@ -284,19 +280,216 @@ async def record(
                 language=language,
             ),
         )
-        await outbox.add(session, tables.outbox, event, topic=registry.SUGGESTIONS_RECEIVED)
-
-    reply = SubmissionAccepted(
-        id=submission_id, reference=reference, received_at=received_at, duplicate_of=duplicate_of
+        topic = registry.SUGGESTIONS_RECEIVED
+    return Prepared(
+        kind=kind,
+        principal=principal,
+        idempotency_key=idempotency_key,
+        req_hash=request_hash(kind, body),
+        row=row,
+        vault_row=vault_row,
+        event=event,
+        topic=topic,
+        correlation_id=context.correlation_id.get(),
     )
-    if idempotency_key is not None:
-        t = tables.idempotency_key
-        await session.execute(
-            update(t)
-            .where(t.c.client == client, t.c.key == idempotency_key)
-            .values(status_code=201, response=reply.model_dump(mode="json"))
+
+
+#: The outcome of one prepared submission: ``(reply, replayed)`` or a domain error.
+Outcome = tuple[SubmissionAccepted, bool] | exceptions.AppError
+
+
+def _remembered(stored_hash: str, response: Any, item: Prepared) -> Outcome:
+    if stored_hash != item.req_hash:
+        return exceptions.IdempotencyKeyReused(
+            "this Idempotency-Key was used with a different request body"
         )
-    return reply, False
+    if response is None:  # pragma: no cover - only while another replica's request runs
+        return exceptions.IdempotencyKeyReused("the first request with this key is still running")
+    return SubmissionAccepted.model_validate(response), True
+
+
+async def record_batch(
+    *,
+    session: AsyncSession,
+    items: Sequence[Prepared],
+    settings: IntakeSettings,
+    now: datetime,
+) -> list[Outcome]:
+    """Record prepared submissions in the session's transaction (not committed here).
+
+    Idempotency (issue 3 §2): the first request with a ``(client, key)`` claims it with
+    ``INSERT .. ON CONFLICT DO NOTHING`` (a concurrent transaction with the same key waits
+    on the primary key until the first commits, then sees its reply); later requests with
+    the same key and body get the remembered reply, with another body a 409. Expired keys
+    are deleted before the claim. Keys are claimed in sorted order so that two batches
+    never deadlock on each other.
+
+    Probable duplicates: without a key, a submission of the same kind, customer and
+    normalised text received within ``duplicate_window_seconds`` of an earlier one (in the
+    database or earlier in the batch) is recorded with ``duplicate_of`` set, never
+    dropped.
+
+    Args:
+        session: the unit of work (committed by the caller).
+        items: prepared submissions, in arrival order.
+        settings: intake settings (key TTL, duplicate window).
+        now: the current instant (aware), for key expiry.
+
+    Returns:
+        One outcome per item, in order.
+    """
+    outcomes: list[Outcome | None] = [None] * len(items)
+    t = tables.idempotency_key
+
+    # 1. Idempotency keys: leaders (first per key in the batch) and followers.
+    leaders: dict[tuple[str, str], int] = {}
+    followers: list[tuple[int, int]] = []  # (item index, leader index)
+    for i, item in enumerate(items):
+        if item.idempotency_key is None:
+            continue
+        k = (item.principal.subject, item.idempotency_key)
+        if k in leaders:
+            followers.append((i, leaders[k]))
+        else:
+            leaders[k] = i
+    if leaders:
+        keys = sorted(leaders)
+        await session.execute(
+            delete(t).where(tuple_(t.c.client, t.c.key).in_(keys), t.c.expires_at < now)
+        )
+        expires_at = now + timedelta(seconds=settings.idempotency_ttl_seconds)
+        claimed = await session.execute(
+            pg_insert(t)
+            .values(
+                [
+                    {
+                        "client": c,
+                        "key": k,
+                        "request_hash": items[leaders[(c, k)]].req_hash,
+                        "expires_at": expires_at,
+                    }
+                    for c, k in keys
+                ]
+            )
+            .on_conflict_do_nothing()
+            .returning(t.c.client, t.c.key)
+        )
+        owned = {(r.client, r.key) for r in claimed}
+        taken = [k for k in keys if k not in owned]
+        if taken:
+            stored = {
+                (r.client, r.key): (r.request_hash, r.response)
+                for r in await session.execute(
+                    select(t.c.client, t.c.key, t.c.request_hash, t.c.response).where(
+                        tuple_(t.c.client, t.c.key).in_(taken)
+                    )
+                )
+            }
+            for i, item in enumerate(items):
+                k = (item.principal.subject, item.idempotency_key or "")
+                if item.idempotency_key is not None and k in stored:
+                    outcomes[i] = _remembered(*stored[k], item)
+    follower_of = dict(followers)
+    fresh = [i for i in range(len(items)) if outcomes[i] is None and i not in follower_of]
+
+    # 2. Probable duplicates (same kind, customer and text within the window).
+    s = tables.submission
+    window = timedelta(seconds=settings.duplicate_window_seconds)
+    if fresh and settings.duplicate_window_seconds:
+        pairs = sorted(
+            {(items[i].row["customer_key"], items[i].row["content_hash"]) for i in fresh}
+        )
+        since = min(items[i].row["received_at"] for i in fresh) - window
+        # Serialise submissions of the same customer across concurrent transactions, so
+        # that of two simultaneous equal submissions one is always linked to the other.
+        # (Array order = sorted order, so two batches never wait on each other in a cycle.)
+        await session.execute(_LOCK_CUSTOMERS, {"customers": sorted({c for c, _ in pairs})})
+        earlier: dict[tuple[str, str], list[tuple[datetime, str]]] = {}
+        for r in await session.execute(
+            select(s.c.customer_key, s.c.content_hash, s.c.received_at, s.c.id)
+            .where(tuple_(s.c.customer_key, s.c.content_hash).in_(pairs), s.c.received_at >= since)
+            .order_by(s.c.received_at)
+        ):
+            earlier.setdefault((r.customer_key, r.content_hash), []).append((r.received_at, r.id))
+        for i in fresh:
+            row = items[i].row
+            pair = (row["customer_key"], row["content_hash"])
+            cut = row["received_at"] - window
+            match = next((sid for at, sid in earlier.get(pair, ()) if at >= cut), None)
+            row["duplicate_of"] = match
+            if match is None:  # later items of this batch link to this one
+                earlier.setdefault(pair, []).append((row["received_at"], row["id"]))
+
+    # 3. The writes: one multi-row statement per table.
+    if fresh:
+        chosen = [items[i] for i in fresh]
+        await session.execute(insert(s), [p.row for p in chosen])
+        await session.execute(insert(tables.vault), [p.vault_row for p in chosen])
+        await outbox.add_many(session, tables.outbox, [(p.event, p.topic) for p in chosen])
+        await session.execute(
+            insert(tables.audit_log),
+            [
+                {
+                    "actor": p.principal.subject,
+                    "actor_roles": ",".join(sorted(p.principal.roles)),
+                    "action": f"{p.kind}.create",
+                    "subject_type": p.kind,
+                    "subject_id": p.id,
+                    "details": {"channel": p.row["channel"], "reference": p.row["reference"]},
+                    "correlation_id": p.correlation_id,
+                }
+                for p in chosen
+            ],
+        )
+        for i in fresh:
+            p = items[i]
+            reply = SubmissionAccepted(
+                id=p.id,
+                reference=p.row["reference"],
+                received_at=p.row["received_at"],
+                duplicate_of=p.row["duplicate_of"],
+            )
+            outcomes[i] = (reply, False)
+        keyed = [i for i in fresh if items[i].idempotency_key is not None]
+        if keyed:
+            await session.execute(
+                update(t)
+                .where(t.c.client == bindparam("b_client"), t.c.key == bindparam("b_key"))
+                .values(status_code=201, response=bindparam("b_response", type_=t.c.response.type)),
+                [
+                    {
+                        "b_client": items[i].principal.subject,
+                        "b_key": items[i].idempotency_key,
+                        "b_response": outcomes[i][0].model_dump(mode="json"),  # type: ignore[index]
+                    }
+                    for i in keyed
+                ],
+            )
+    # 4. Followers of a key first used in this batch.
+    for i, lead in followers:
+        if outcomes[i] is None:
+            prior = outcomes[lead]
+            if items[lead].req_hash != items[i].req_hash:
+                outcomes[i] = exceptions.IdempotencyKeyReused(
+                    "this Idempotency-Key was used with a different request body"
+                )
+            elif isinstance(prior, tuple):
+                outcomes[i] = (prior[0], True)
+            else:
+                outcomes[i] = prior
+    return [o for o in outcomes if o is not None]
+
+
+async def purge_expired_keys(*, session: AsyncSession, now: datetime, limit: int = 5000) -> int:
+    """Delete up to ``limit`` idempotency keys that expired before ``now``.
+
+    Returns:
+        The number of keys deleted.
+    """
+    t = tables.idempotency_key
+    doomed = select(t.c.client, t.c.key).where(t.c.expires_at < now).limit(limit)
+    result = await session.execute(delete(t).where(tuple_(t.c.client, t.c.key).in_(doomed)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def _mask(value: str | None, keep: int = 2) -> str | None:
@@ -308,9 +501,28 @@ def _mask(value: str | None, keep: int = 2) -> str | None:
 
 
 async def get(
-    *, session: AsyncSession, submission_id: str, kind: Kind, vault: Vault, unmasked: bool
+    *,
+    session: AsyncSession,
+    submission_id: str,
+    kind: Kind,
+    vault: Vault,
+    principal: Principal,
+    unmasked: bool,
+    preview_chars: int = 120,
 ) -> SubmissionRead:
     """Load one submission with its customer, masked unless ``unmasked``.
+
+    An unmasked read writes a ``personal_data.read`` audit row in the same transaction
+    (plan §9.1; issue 3 §4), so the data cannot be returned without its audit row.
+
+    Args:
+        session: the unit of work (committed by the caller, with the audit row).
+        submission_id: the id from the URL (any string; not a UUID means not found).
+        kind: ``complaint`` or ``suggestion``.
+        vault: decrypts the personal data.
+        principal: the caller, written to the audit row of an unmasked read.
+        unmasked: whether the caller's role may see personal data in clear.
+        preview_chars: length of ``preview`` in code points; it never splits a character.
 
     Raises:
         SubmissionNotFound: no submission of that kind with that id.
@@ -319,7 +531,7 @@ async def get(
     try:
         uuid.UUID(submission_id)
     except ValueError as exc:
-        raise exceptions.SubmissionNotFound(f"no {kind} {submission_id}") from exc
+        raise exceptions.SubmissionNotFound(f"no {kind} with that id") from exc
     row = (
         await session.execute(
             select(s, tables.vault.c.key_id, tables.vault.c.ciphertext)
@@ -328,19 +540,32 @@ async def get(
         )
     ).first()
     if row is None:
-        raise exceptions.SubmissionNotFound(f"no {kind} {submission_id}")
+        raise exceptions.SubmissionNotFound(f"no {kind} with that id")
     personal: dict[str, Any] = vault.decrypt(row.key_id, row.ciphertext, aad=submission_id)
-    fields = ("customer_number", "name", "phone", "email", "id_number", "account_number")
     if unmasked:
         customer = CustomerRead(
-            customer_key=row.customer_key, masked=False, **{f: personal.get(f) for f in fields}
+            customer_key=row.customer_key,
+            masked=False,
+            **{f: personal.get(f) for f in PERSONAL_FIELDS},
+        )
+        await session.execute(
+            insert(tables.audit_log).values(
+                actor=principal.subject,
+                actor_roles=",".join(sorted(principal.roles)),
+                action="personal_data.read",
+                subject_type=kind,
+                subject_id=submission_id,
+                details={"fields": sorted(f for f in PERSONAL_FIELDS if personal.get(f))},
+                correlation_id=context.correlation_id.get(),
+            )
         )
     else:
         customer = CustomerRead(
             customer_key=row.customer_key,
             masked=True,
-            **{f: _mask(personal.get(f)) for f in fields},
+            **{f: _mask(personal.get(f)) for f in PERSONAL_FIELDS},
         )
+    description = personal["description"] if unmasked else row.description
     return SubmissionRead(
         id=row.id,
         kind=row.kind,
@@ -349,7 +574,8 @@ async def get(
         status=row.status,
         received_at=row.received_at,
         recorded_at=row.recorded_at,
-        description=personal["description"] if unmasked else row.description,
+        description=description,
+        preview=preview(description, preview_chars),
         subject=(personal.get("subject") if unmasked else row.subject),
         product=row.product,
         branch_code=row.branch_code,
@@ -366,4 +592,51 @@ async def get(
     )
 
 
-__all__ = ["ComplaintCreate", "get", "record"]
+async def rotate_vault_keys(
+    *, session: AsyncSession, vault: Vault, batch_size: int = 500
+) -> tuple[int, dict[str, int]]:
+    """Re-encrypt up to ``batch_size`` vault rows not under the current key.
+
+    Rows are claimed with ``FOR UPDATE SKIP LOCKED``, decrypted with their own key and
+    encrypted with ``vault.current`` (same AAD: the submission id). Call repeatedly until
+    it returns 0; each call is one transaction of the caller.
+
+    Returns:
+        ``(rows re-encrypted, rows per old key id)``.
+
+    Raises:
+        KeyError: a row's key id is not among the configured keys (configure every old key
+            until rotation is done).
+    """
+    v = tables.vault
+    rows = (
+        await session.execute(
+            select(v.c.submission_id, v.c.key_id, v.c.ciphertext)
+            .where(v.c.key_id != vault.current)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    if not rows:
+        return 0, {}
+    by_key: dict[str, int] = {}
+    params = []
+    for r in rows:
+        plain = vault.decrypt(r.key_id, r.ciphertext, aad=r.submission_id)
+        key_id, blob = vault.encrypt(plain, aad=r.submission_id)
+        by_key[r.key_id] = by_key.get(r.key_id, 0) + 1
+        params.append({"b_id": r.submission_id, "b_key": key_id, "b_blob": blob})
+    await session.execute(
+        update(v)
+        .where(v.c.submission_id == bindparam("b_id"))
+        .values(key_id=bindparam("b_key"), ciphertext=bindparam("b_blob")),
+        params,
+    )
+    return len(rows), by_key
+
+
+async def count_by_key(*, session: AsyncSession) -> dict[str, int]:
+    """Return the number of vault rows per key id."""
+    v = tables.vault
+    rows = await session.execute(select(v.c.key_id, func.count()).group_by(v.c.key_id))
+    return {r[0]: int(r[1]) for r in rows}
