@@ -1,0 +1,1 @@
+"""Followup service: follow-up visits and customer satisfaction."""

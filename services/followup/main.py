@@ -1,26 +1,44 @@
 """Followup service: call-back visits after a result is given (port 8004).
 
-This first version runs the service shell (health, readiness, metrics, outbox relay);
-visits, attempts and satisfaction follow in the follow-up issue.
+Consumes tracking's ``cases.result-notified``, ``cases.reopened``, ``cases.closed``,
+``suggestions.decided`` and ``suggestions.implemented``; emits ``followups.scheduled`` and
+``followups.completed``; serves the callers' work list and the attempts API, the audit log,
+and domain metrics computed from the database (docs/followup.md).
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.followup import tables
+from services.followup import metrics, tables
+from services.followup.api.routes import router
+from services.followup.handlers import build_handlers
 from services.followup.settings import FollowupSettings, get_settings
 from shared.app import ServiceSpec, create_service_app
+from shared.audit import audit_router
+from shared.workcalendar import WorkingDayCalendar
 
 
 def create_app(settings: FollowupSettings | None = None) -> FastAPI:
     """Build the followup app (``uvicorn --factory services.followup.main:create_app``)."""
     settings = settings or get_settings()
+    calendar = WorkingDayCalendar(tz=settings.timezone)
     spec = ServiceSpec(
         name="followup",
         title="Follow-up",
-        description="Schedules and records follow-up visits and customer satisfaction.",
+        description=(
+            "Schedules a call-back visit (call, SMS or app survey) a configurable number of "
+            "working days after the customer was told the result, records attempts and "
+            "satisfaction, and reports the outcome: satisfied closes the case, unsatisfied "
+            "reopens it, unreachable after N tries closes it as unreachable."
+        ),
+        routers=[router, audit_router(tables.audit_log)],
         outbox=tables.outbox,
         processed=tables.processed_events,
+        handlers=build_handlers(settings, calendar),
+        on_startup=[metrics.start],
+        on_shutdown=[metrics.stop],
     )
-    return create_service_app(spec, settings)
+    app = create_service_app(spec, settings)
+    app.state.calendar = calendar
+    return app

@@ -1,0 +1,1 @@
+"""Domain of the followup service: follow-up visits of cases and suggestions."""

@@ -1,0 +1,1 @@
+"""Follow-up visits: scheduling from events, attempts, outcomes, clocks and work lists."""
