@@ -1,0 +1,1 @@
+"""Tracking service: case lifecycle, clocks, SLA sweep, calendar overrides, suggestions."""

@@ -1,0 +1,1 @@
+"""Domain logic of tracking (no HTTP, never commits)."""

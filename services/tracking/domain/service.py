@@ -12,36 +12,55 @@ Functions here never commit (STYLE.md §3).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import Any, Literal
+import uuid
+from datetime import date, datetime
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Select, and_, func, insert, select
+from sqlalchemy import Select, and_, case, func, insert, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.tracking import metrics as tracking_metrics
 from services.tracking import tables
+from services.tracking.domain import clocks
+from services.tracking.domain.clocks import ClockState
+from services.tracking.domain.exceptions import CaseNotFound
 from services.tracking.settings import TrackingSettings
-from shared.errors import NotFound
 from shared.events import outbox, registry
 from shared.events.contracts.cases import CASE_OPENED_V1, CaseOpened
 from shared.events.contracts.complaints import ComplaintRouted
 from shared.events.envelope import new_event
 from shared.workcalendar import WorkingDayCalendar
 
-ClockState = Literal["on_track", "at_risk", "breached", "met", "missed"]
+__all__ = [
+    "CasePage",
+    "CaseRead",
+    "ClockRead",
+    "ClockState",
+    "TimelineEntry",
+    "get_case",
+    "list_cases",
+    "open_case",
+    "timeline",
+]
 
 
 class ClockRead(BaseModel):
     """One clock of a case.
 
     Attributes:
-        due_at: end of the period (UTC instant).
+        due_at: end of the period (UTC instant), extensions and pause credit included.
         due_date: last day of the period (bank's local date).
+        original_due_at / original_due_date: the due time before extensions (None when
+            the clock was never extended); on-time figures use it.
         state: on_track, at_risk (warning point passed), breached (running past due),
             met (stopped in time), missed (stopped late).
         working_days_left: working days from now to ``due_at`` (negative when overdue);
             None once the clock stopped.
+        paused: True while the clock is paused (awaiting the customer, if enabled).
+        paused_working_days: working days credited for closed pauses.
+        extension_working_days: working days added by approved extensions.
     """
 
     kind: str
@@ -50,14 +69,24 @@ class ClockRead(BaseModel):
     due_at: datetime
     due_date: date
     provisional: bool
+    warn_at: datetime | None
     stopped_at: datetime | None
+    warned_at: datetime | None
+    breached_at: datetime | None
     state: ClockState
     working_days_left: float | None
+    paused: bool
+    paused_working_days: int
+    extension_working_days: int
+    original_due_at: datetime | None
+    original_due_date: date | None
 
 
 class CaseRead(BaseModel):
-    """A case with its clocks; ``due_at``/``due_date``/``sla_state`` repeat the current
-    resolution clock for convenience (ARCHITECTURE.md §5).
+    """A case with its clocks.
+
+    ``due_at``/``due_date``/``sla_state``/``working_days_left`` repeat the current resolution
+    clock for convenience (ARCHITECTURE.md §5).
     """
 
     id: str
@@ -75,7 +104,18 @@ class CaseRead(BaseModel):
     needs_triage: bool
     received_at: datetime
     opened_at: datetime
+    updated_at: datetime
     reopen_count: int
+    version: int
+    responsibility: str | None
+    at_fault_unit: str | None
+    remedy: str | None
+    compensation_minor: int | None
+    currency: str | None
+    notified_channel: str | None
+    merged_into: str | None
+    closed_outcome: str | None
+    involved_staff: list[str]
     due_at: datetime
     due_date: date
     provisional: bool
@@ -85,45 +125,22 @@ class CaseRead(BaseModel):
 
 
 class CasePage(BaseModel):
-    """A page of cases ordered by resolution due time."""
+    """A page of cases ordered by resolution due time, with the total that matched."""
 
     total: int
     items: list[CaseRead]
 
 
-def clock_state(
-    *, now: datetime, due_at: datetime, warn_at: datetime | None, stopped_at: datetime | None
-) -> ClockState:
-    """Return the state of a clock at ``now``."""
-    if stopped_at is not None:
-        return "met" if stopped_at <= due_at else "missed"
-    if now >= due_at:
-        return "breached"
-    if warn_at is not None and now >= warn_at:
-        return "at_risk"
-    return "on_track"
+class TimelineEntry(BaseModel):
+    """One entry of a case's timeline (``tracking.case_event``)."""
 
-
-def warn_instant(calendar: WorkingDayCalendar, due_at: datetime, days_left: float) -> datetime:
-    """Return when a clock enters its warning window: ``days_left`` working days before due.
-
-    Walks back whole working days from the due date; the warning starts at the local
-    midnight that begins that window (for 1 day left: the start of the last working day).
-    """
-    from datetime import timedelta
-
-    local_due_end = due_at.astimezone(calendar.tz)
-    day = (local_due_end - timedelta(microseconds=1)).date()
-    whole = int(days_left)
-    counted = 0
-    while counted < whole:
-        if calendar.is_working_day(day):
-            counted += 1
-            if counted == whole:
-                break
-        day -= timedelta(days=1)
-    start = datetime.combine(day, datetime.min.time(), tzinfo=calendar.tz)
-    return start.astimezone(UTC)
+    id: int
+    at: datetime
+    action: str
+    from_status: str | None
+    to_status: str
+    actor: str
+    details: dict[str, Any]
 
 
 async def open_case(
@@ -156,45 +173,35 @@ async def open_case(
             needs_triage=routed.needs_triage,
             received_at=routed.received_at,
             opened_at=now,
+            updated_at=now,
+            details={"language": routed.language} if routed.language else {},
         )
         .on_conflict_do_nothing()
         .returning(tables.case.c.id)
     )
     if created.first() is None:
         return False
-    resolution = calendar.deadline(routed.received_at, settings.resolution_working_days)
-    ack = calendar.deadline(routed.received_at, settings.acknowledgement_working_days)
-    regulatory = calendar.calendar_deadline(routed.received_at, settings.regulatory_calendar_days)
-    rows: list[dict[str, Any]] = []
-    for kind, dl in (
-        ("resolution", resolution),
-        ("acknowledgement", ack),
-        ("regulatory", regulatory),
-    ):
-        warn_at = (
-            warn_instant(calendar, dl.due_at, settings.warning_working_days_left)
-            if kind == "resolution"
-            else None
+    rows = [
+        clocks.new_clock(
+            calendar,
+            settings,
+            case_id=routed.complaint_id,
+            kind=kind,
+            round_=1,
+            started_at=routed.received_at,
         )
-        rows.append(
-            {
-                "case_id": routed.complaint_id,
-                "kind": kind,
-                "round": 1,
-                "started_at": routed.received_at,
-                "due_at": dl.due_at,
-                "due_date": dl.due_date,
-                "provisional": dl.provisional,
-                "warn_at": warn_at,
-                "next_check_at": min(warn_at, dl.due_at) if warn_at else dl.due_at,
-            }
-        )
+        for kind in clocks.KINDS
+    ]
     await session.execute(insert(tables.case_clock), rows)
+    resolution = rows[0]
+    if resolution["provisional"]:
+        tracking_metrics.PROVISIONAL_DUE_DATES.inc()
     await session.execute(
         insert(tables.case_event),
         [
             {
                 "case_id": routed.complaint_id,
+                "at": now,
                 "action": "open",
                 "from_status": None,
                 "to_status": "opened",
@@ -204,6 +211,8 @@ async def open_case(
                     "category": routed.category,
                     "priority": routed.priority,
                     "needs_triage": routed.needs_triage,
+                    "due_date": resolution["due_date"].isoformat(),
+                    "provisional": resolution["provisional"],
                 },
             }
         ],
@@ -226,9 +235,9 @@ async def open_case(
                 department=routed.department,
                 received_at=routed.received_at,
                 opened_at=now,
-                due_at=resolution.due_at,
-                due_date=resolution.due_date,
-                provisional=resolution.provisional,
+                due_at=resolution["due_at"],
+                due_date=resolution["due_date"],
+                provisional=resolution["provisional"],
                 customer_key=routed.customer_key,
                 branch_code=routed.branch_code,
                 region=routed.region,
@@ -239,50 +248,79 @@ async def open_case(
     return True
 
 
-def _clock_read(row: Any, calendar: WorkingDayCalendar, now: datetime) -> ClockRead:
+def clock_read(row: Any, calendar: WorkingDayCalendar, now: datetime) -> ClockRead:
+    """Return the API view of a clock row at ``now``."""
+    m = row._mapping
     return ClockRead(
-        kind=row.kind,
-        round=row.round,
-        started_at=row.started_at,
-        due_at=row.due_at,
-        due_date=row.due_date,
-        provisional=row.provisional,
-        stopped_at=row.stopped_at,
-        state=clock_state(
-            now=now, due_at=row.due_at, warn_at=row.warn_at, stopped_at=row.stopped_at
-        ),
+        kind=m["kind"],
+        round=m["round"],
+        started_at=m["started_at"],
+        due_at=m["due_at"],
+        due_date=m["due_date"],
+        provisional=m["provisional"],
+        warn_at=m["warn_at"],
+        stopped_at=m["stopped_at"],
+        warned_at=m["warned_at"],
+        breached_at=m["breached_at"],
+        state=clocks.state(m, now),
         working_days_left=None
-        if row.stopped_at
-        else round(calendar.working_days_left(now, row.due_at), 3),
+        if m["stopped_at"]
+        else round(calendar.working_days_left(now, m["due_at"]), 3),
+        paused=m["paused_at"] is not None,
+        paused_working_days=m["paused_working_days"],
+        extension_working_days=m["extension_working_days"],
+        original_due_at=m["original_due_at"],
+        original_due_date=m["original_due_date"],
     )
 
 
-def _case_read(row: Any, clocks: list[ClockRead]) -> CaseRead:
-    current = max((c for c in clocks if c.kind == "resolution"), key=lambda c: c.round)
+def _case_read(row: Any, clock_list: list[ClockRead]) -> CaseRead:
+    current = max((c for c in clock_list if c.kind == "resolution"), key=lambda c: c.round)
+    m = row._mapping
     return CaseRead(
-        id=row.id,
-        complaint_id=row.id,
-        reference=row.reference,
-        status=row.status,
-        category=row.category,
-        product_line=row.product_line,
-        priority=row.priority,
-        department=row.department,
-        handler=row.handler,
-        channel=row.channel,
-        customer_key=row.customer_key,
-        branch_code=row.branch_code,
-        needs_triage=row.needs_triage,
-        received_at=row.received_at,
-        opened_at=row.opened_at,
-        reopen_count=row.reopen_count,
+        id=m["id"],
+        complaint_id=m["id"],
+        reference=m["reference"],
+        status=m["status"],
+        category=m["category"],
+        product_line=m["product_line"],
+        priority=m["priority"],
+        department=m["department"],
+        handler=m["handler"],
+        channel=m["channel"],
+        customer_key=m["customer_key"],
+        branch_code=m["branch_code"],
+        needs_triage=m["needs_triage"],
+        received_at=m["received_at"],
+        opened_at=m["opened_at"],
+        updated_at=m["updated_at"],
+        reopen_count=m["reopen_count"],
+        version=m["version"],
+        responsibility=m["responsibility"],
+        at_fault_unit=m["at_fault_unit"],
+        remedy=m["remedy"],
+        compensation_minor=m["compensation_minor"],
+        currency=m["currency"],
+        notified_channel=m["notified_channel"],
+        merged_into=m["merged_into"],
+        closed_outcome=m["closed_outcome"],
+        involved_staff=list(m["involved_staff"] or []),
         due_at=current.due_at,
         due_date=current.due_date,
         provisional=current.provisional,
         sla_state=current.state,
         working_days_left=current.working_days_left,
-        clocks=clocks,
+        clocks=clock_list,
     )
+
+
+def valid_uuid(value: str) -> bool:
+    """Tell whether ``value`` is a UUID string."""
+    try:
+        uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return True
 
 
 async def get_case(
@@ -291,25 +329,61 @@ async def get_case(
     """Load a case with its clocks.
 
     Raises:
-        NotFound: no case with that id.
+        CaseNotFound: no case with that id.
     """
-    import uuid
-
-    try:
-        uuid.UUID(case_id)
-    except ValueError as exc:
-        raise NotFound(f"no case {case_id}") from exc
+    if not valid_uuid(case_id):
+        raise CaseNotFound(f"no case {case_id}")
     row = (await session.execute(select(tables.case).where(tables.case.c.id == case_id))).first()
     if row is None:
-        raise NotFound(f"no case {case_id}")
-    clocks = (
+        raise CaseNotFound(f"no case {case_id}")
+    clock_rows = (
         await session.execute(
             select(tables.case_clock)
             .where(tables.case_clock.c.case_id == case_id)
             .order_by(tables.case_clock.c.kind, tables.case_clock.c.round)
         )
     ).all()
-    return _case_read(row, [_clock_read(c, calendar, now) for c in clocks])
+    return _case_read(row, [clock_read(c, calendar, now) for c in clock_rows])
+
+
+async def timeline(*, session: AsyncSession, case_id: str) -> list[TimelineEntry]:
+    """Return the timeline of a case, oldest first.
+
+    Raises:
+        CaseNotFound: no case with that id.
+    """
+    if not valid_uuid(case_id):
+        raise CaseNotFound(f"no case {case_id}")
+    exists = await session.scalar(select(tables.case.c.id).where(tables.case.c.id == case_id))
+    if exists is None:
+        raise CaseNotFound(f"no case {case_id}")
+    e = tables.case_event
+    rows = (await session.execute(select(e).where(e.c.case_id == case_id).order_by(e.c.id))).all()
+    return [
+        TimelineEntry(
+            id=r.id,
+            at=r.at,
+            action=r.action,
+            from_status=r.from_status,
+            to_status=r.to_status,
+            actor=r.actor,
+            details=r.details,
+        )
+        for r in rows
+    ]
+
+
+def _state_sql(k: Any, now: datetime) -> Any:
+    """SQL expression of :func:`clocks.state` on clock table alias ``k``."""
+    return case(
+        (
+            k.c.stopped_at.is_not(None),
+            case((k.c.stopped_at <= k.c.due_at, literal("met")), else_=literal("missed")),
+        ),
+        (k.c.due_at <= now, literal("breached")),
+        (and_(k.c.warn_at.is_not(None), k.c.warn_at <= now), literal("at_risk")),
+        else_=literal("on_track"),
+    )
 
 
 async def list_cases(
@@ -321,8 +395,20 @@ async def list_cases(
     due_before: datetime | None,
     limit: int,
     offset: int,
+    sla_state: str | None = None,
 ) -> CasePage:
-    """Return cases matching ``filters`` (column equality), ordered by resolution due time."""
+    """Return cases matching ``filters``, ordered by the current resolution due time.
+
+    Args:
+        session: the unit of work.
+        calendar: for working days left.
+        now: the instant clock states are judged at.
+        limit: page size.
+        offset: rows to skip.
+        filters: column name -> value (equality) on ``tracking.case``; None values ignored.
+        due_before: only cases whose current resolution clock is due before this instant.
+        sla_state: only cases whose current resolution clock is in this state at ``now``.
+    """
     c, k = tables.case, tables.case_clock
     latest = (
         select(k.c.case_id, func.max(k.c.round).label("round"))
@@ -340,6 +426,8 @@ async def list_cases(
             base = base.where(c.c[name] == value)
     if due_before is not None:
         base = base.where(k.c.due_at < due_before)
+    if sla_state is not None:
+        base = base.where(_state_sql(k, now) == sla_state)
     total = await session.scalar(select(func.count()).select_from(base.subquery()))
     rows = (
         await session.execute(base.order_by(k.c.due_at, c.c.id).limit(limit).offset(offset))
@@ -352,7 +440,7 @@ async def list_cases(
                 select(k).where(k.c.case_id.in_(ids)).order_by(k.c.kind, k.c.round)
             )
         ).all():
-            clocks_by_case[clk.case_id].append(_clock_read(clk, calendar, now))
+            clocks_by_case[clk.case_id].append(clock_read(clk, calendar, now))
     return CasePage(
         total=int(total or 0), items=[_case_read(r, clocks_by_case[r.id]) for r in rows]
     )

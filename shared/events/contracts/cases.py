@@ -17,6 +17,7 @@ CASE_OPENED_V1: Final = "cases.opened.v1"
 CASE_STATUS_CHANGED_V1: Final = "cases.status-changed.v1"
 CASE_SLA_WARNING_V1: Final = "cases.sla-warning.v1"
 CASE_SLA_BREACHED_V1: Final = "cases.sla-breached.v1"
+CASE_SLA_WITHDRAWN_V1: Final = "cases.sla-withdrawn.v1"
 CASE_RESOLVED_V1: Final = "cases.resolved.v1"
 CASE_RESULT_NOTIFIED_V1: Final = "cases.result-notified.v1"
 CASE_REOPENED_V1: Final = "cases.reopened.v1"
@@ -94,6 +95,32 @@ class CaseSlaEvent(Payload):
     round: int = 1
     due_at: datetime
     at: datetime
+    department: str
+    category: str
+    priority: str
+
+
+class CaseSlaWithdrawn(Payload):
+    """``cases.sla-withdrawn.v1``: a warning or breach no longer holds (a calendar change
+    moved the clock's due time later). Travels on the topic of the alert it withdraws
+    (``cases.sla-warning`` or ``cases.sla-breached``), so consumers that do not know this
+    type skip it; those that count alerts subtract one.
+
+    Attributes:
+        alert: ``warning`` or ``breach``: which alert is withdrawn.
+        previous_due_at: the due time the alert was raised against (UTC).
+        due_at: the new due time (UTC).
+        reason: ``calendar_change``.
+    """
+
+    case_id: str
+    clock: ClockKind
+    round: int = 1
+    alert: Literal["warning", "breach"]
+    previous_due_at: datetime
+    due_at: datetime
+    at: datetime
+    reason: str = "calendar_change"
     department: str
     category: str
     priority: str
