@@ -7,6 +7,7 @@ cfp serve NAME                one service under uvicorn
 cfp run [--replay-sample]     everything: infra, migrations, topics, five services
 cfp replay FILE               post CFPB-format complaints to intake
 cfp token --role ROLE         a bearer token for local use
+cfp rotate-vault-keys         re-encrypt intake's personal-data vault under the current key
 cfp analytics-rebuild         replay every topic into a fresh analytics read model
 """
 
@@ -287,6 +288,24 @@ def run(
         if started_pg:
             devinfra.stop_postgres()
             console.print("postgresql stopped")
+
+
+@app.command("rotate-vault-keys")
+def rotate_vault_keys(
+    batch_size: Annotated[int, typer.Option(min=1, max=10000, help="rows per transaction")] = 500,
+    actor: Annotated[str, typer.Option(help="who runs it (written to the audit log)")] = (
+        "cli:" + os.environ.get("USER", "operator")
+    ),
+) -> None:
+    """Re-encrypt every intake vault row not under the first key of CFP_VAULT_KEYS.
+
+    Put the new key first and keep the old ones after it (``CFP_VAULT_KEYS=new:...,old:...``),
+    run this, then drop the old keys. Safe to re-run and to run while intake serves.
+    """
+    from services.intake.rotation import rotate_all
+
+    summary = asyncio.run(rotate_all(batch_size=batch_size, actor=actor))
+    console.print(summary)
 
 
 @app.command("train-classifier")

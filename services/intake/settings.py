@@ -5,7 +5,12 @@ from __future__ import annotations
 from functools import lru_cache
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from shared.config import PlatformSettings
 
@@ -33,12 +38,36 @@ class IntakeSettings(PlatformSettings):
     idempotency_ttl_seconds: int = Field(24 * 3600, ge=60)
     duplicate_window_seconds: int = Field(600, ge=0)
     max_body_bytes: int = Field(1_000_000, ge=1024)
-    rate_limit_per_second: float = Field(50.0, ge=0)
-    rate_limit_burst: int = Field(100, ge=1)
+    rate_limit_per_second: float = Field(200.0, ge=0)
+    rate_limit_burst: int = Field(1000, ge=1)
     group_commit_max_batch: int = Field(64, ge=1, le=1000)
     group_commit_workers: int = Field(2, ge=1, le=32)
     idempotency_purge_interval_seconds: float = Field(300.0, gt=0)
     preview_chars: int = Field(120, ge=8, le=2000)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read ``INTAKE_*`` and also the platform's ``CFP_*`` variables.
+
+        The ``INTAKE_`` prefix of this class replaces ``CFP_``, so without this source
+        ``CFP_JWT_SECRET``, ``CFP_VAULT_KEYS``, ``CFP_PSEUDONYM_KEY`` and
+        ``CFP_ENVIRONMENT`` would be ignored and intake would run on the development
+        secrets. ``INTAKE_*`` wins over ``CFP_*``.
+        """
+        return (
+            init_settings,
+            env_settings,
+            EnvSettingsSource(settings_cls, env_prefix="CFP_"),
+            dotenv_settings,
+            file_secret_settings,
+        )
 
 
 @lru_cache

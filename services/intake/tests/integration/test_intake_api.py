@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -432,7 +434,11 @@ async def test_preview_never_cuts_a_character(intake_client: Any, token_for: Any
 
 
 async def test_vault_key_rotation_reencrypts_and_reads_still_work(
-    intake_client: Any, token_for: Any, db: AsyncEngine, intake_settings: Any
+    intake_client: Any,
+    token_for: Any,
+    db: AsyncEngine,
+    intake_settings: Any,
+    database_url: str,
 ) -> None:
     old = intake_settings().vault_keys.get_secret_value()
     new_keys = "k2:" + "bmV3LWtleS1mb3Itcm90YXRpb24tdGVzdC0zMi1ieXQ=" + "," + old
@@ -444,20 +450,37 @@ async def test_vault_key_rotation_reencrypts_and_reads_still_work(
             headers=token_for("intake_client"),
         )
         cid = r.json()["id"]
-    vault = Vault(new_keys)
+    # the operator's command, as a process: new key first, old key kept for decryption
+    env = {**os.environ, "DATABASE_URL": database_url, "CFP_VAULT_KEYS": new_keys}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "shared.cli",
+        "rotate-vault-keys",
+        "--batch-size",
+        "50",
+        "--actor",
+        "test-rotator",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, out.decode()
+    assert "'reencrypted'" in out.decode()
     sm = make_sessionmaker(db)
-    total = 0
-    while True:
-        async with sm() as session, session.begin():
-            n, _ = await submission_service.rotate_vault_keys(
-                session=session, vault=vault, batch_size=200
-            )
-        total += n
-        if n == 0:
-            break
-    assert total >= 1
     async with sm() as session:
         assert set((await submission_service.count_by_key(session=session)).keys()) == {"k2"}
+    async with db.connect() as conn:
+        audit = (
+            await conn.execute(
+                select(tables.audit_log.c.details).where(
+                    tables.audit_log.c.action == "vault.rotate",
+                    tables.audit_log.c.actor == "test-rotator",
+                )
+            )
+        ).scalar_one()
+    assert audit["reencrypted"] >= 1
     async with intake_client(vault_keys=new_keys) as client:
         read = await client.get(f"/v1/complaints/{cid}", headers=token_for("supervisor"))
         assert read.json()["customer"]["phone"] == "13700000001"
