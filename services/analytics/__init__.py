@@ -1,0 +1,1 @@
+"""Analytics service: read model, reports and business metrics (ARCHITECTURE.md §2)."""

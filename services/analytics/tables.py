@@ -1,12 +1,38 @@
 """Tables of the analytics schema: a read model built only from events.
 
-``complaint_fact`` has one row per complaint, filled in by whichever of its events arrive,
-in any order (each handler writes only the columns its event knows, with an upsert).
+Two kinds of tables (docs/analytics.md "Read model"):
+
+- detail tables, one row per natural key of an event (a round of a case, a clock of a
+  round, a transition, a follow-up visit, a suggestion, a reward). Handlers write them with
+  upserts that merge (first/last instant wins, ``COALESCE`` fills gaps), so any order of
+  arrival and any redelivery give the same rows;
+- ``complaint_fact``: one row per complaint. Its receipt and routing columns come straight
+  from the events; its case columns (status, clocks, resolution, remedy, follow-up figures)
+  are *derived*: recomputed from the detail tables after every event of the complaint
+  (:func:`services.analytics.model.refresh_complaint`). The reports read this table.
+
+Instants are UTC ``timestamptz``; ``received_day`` is the receipt's calendar day in the bank's
+time zone (``CFP_TIMEZONE``), so trends by day, ISO week and month need no time-zone math at
+query time. Amounts are minor currency units.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Index, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    SmallInteger,
+    Table,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import UUID
 
 from shared.db import make_metadata
@@ -15,28 +41,200 @@ from shared.events.processed import processed_events_table
 SCHEMA = "analytics"
 metadata = make_metadata(SCHEMA)
 
+#: Statuses after which a case no longer counts as open (shared/events/contracts/cases.py).
+TERMINAL_STATUSES = ("closed", "withdrawn", "merged")
+
 complaint_fact = Table(
     "complaint_fact",
     metadata,
     Column("complaint_id", UUID(as_uuid=False), primary_key=True),
+    # complaints.received
     Column("reference", Text),
     Column("channel", Text),
     Column("customer_key", Text),
     Column("received_at", DateTime(timezone=True)),
+    Column("received_day", Date),
     Column("branch_code", Text),
     Column("region", Text),
     Column("language", Text),
     Column("amount_minor", BigInteger),
+    Column("currency", Text),
+    Column("product", Text),
+    Column("vulnerable_customer", Boolean),
+    # complaints.routed / complaints.rerouted (the latest decision wins: routed_at)
     Column("category", Text),
     Column("product_line", Text),
     Column("priority", Text),
     Column("department", Text),
     Column("needs_triage", Boolean),
+    Column("routed_at", DateTime(timezone=True)),
+    # cases.opened
     Column("opened_at", DateTime(timezone=True)),
     Column("due_at", DateTime(timezone=True)),
     Column("due_date", Date),
+    Column("provisional", Boolean),
+    # derived from the detail tables (refresh_complaint)
+    Column("status", Text),
+    Column("status_at", DateTime(timezone=True)),
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("ack_seconds", Float),
+    Column("escalation_count", Integer, nullable=False, server_default="0"),
+    Column("extension_count", Integer, nullable=False, server_default="0"),
+    Column("reopen_count", Integer, nullable=False, server_default="0"),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolution_working_days", Float),
+    Column("resolution_seconds", Float),
+    Column("result_notified_at", DateTime(timezone=True)),
+    Column("res_clocks_done", Integer, nullable=False, server_default="0"),
+    Column("res_clocks_on_time", Integer, nullable=False, server_default="0"),
+    Column("ack_clock_done", Integer, nullable=False, server_default="0"),
+    Column("ack_clock_on_time", Integer, nullable=False, server_default="0"),
+    Column("breaches_resolution", Integer, nullable=False, server_default="0"),
+    Column("breaches_acknowledgement", Integer, nullable=False, server_default="0"),
+    Column("breaches_regulatory", Integer, nullable=False, server_default="0"),
+    Column("responsibility", Text),
+    Column("remedy", Text),
+    Column("compensation_minor", BigInteger, nullable=False, server_default="0"),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("close_outcome", Text),
+    Column("visits_done", Integer, nullable=False, server_default="0"),
+    Column("visits_unreachable", Integer, nullable=False, server_default="0"),
+    Column("visits_unsatisfied", Integer, nullable=False, server_default="0"),
+    Column("score_n", Integer, nullable=False, server_default="0"),
+    Column("score_sum", Integer, nullable=False, server_default="0"),
+    Column("score_1", Integer, nullable=False, server_default="0"),
+    Column("score_2", Integer, nullable=False, server_default="0"),
+    Column("score_3", Integer, nullable=False, server_default="0"),
+    Column("score_4", Integer, nullable=False, server_default="0"),
+    Column("score_5", Integer, nullable=False, server_default="0"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 Index("complaint_fact_received_idx", complaint_fact.c.received_at)
 Index("complaint_fact_category_idx", complaint_fact.c.category, complaint_fact.c.received_at)
+Index("complaint_fact_day_idx", complaint_fact.c.received_day)
+Index("complaint_fact_branch_idx", complaint_fact.c.branch_code, complaint_fact.c.received_day)
+Index("complaint_fact_customer_idx", complaint_fact.c.customer_key, complaint_fact.c.received_day)
+Index(
+    "complaint_fact_open_idx",
+    complaint_fact.c.status,
+    postgresql_where=text("closed_at IS NULL"),
+)
+
+case_round_fact = Table(
+    "case_round_fact",
+    metadata,
+    Column("case_id", UUID(as_uuid=False), primary_key=True),
+    Column("round", SmallInteger, primary_key=True),
+    Column("started_at", DateTime(timezone=True)),
+    Column("due_at", DateTime(timezone=True)),
+    Column("reopen_reason", Text),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("responsibility", Text),
+    Column("remedy", Text),
+    Column("compensation_minor", BigInteger),
+    Column("currency", Text),
+    Column("resolved_on_time", Boolean),
+    Column("working_days_taken", Float),
+    Column("notified_at", DateTime(timezone=True)),
+    Column("notified_on_time", Boolean),
+)
+
+#: One row per alert tracking raised on a clock (a ``warning`` or a ``breach`` against one
+#: due time); ``withdrawn`` when tracking took it back (``cases.sla-withdrawn.v1``: a calendar
+#: change moved the due time). A withdrawal may arrive before its alert: the row then waits
+#: with ``at`` NULL.
+clock_alert_fact = Table(
+    "clock_alert_fact",
+    metadata,
+    Column("case_id", UUID(as_uuid=False), primary_key=True),
+    Column("clock", Text, primary_key=True),
+    Column("round", SmallInteger, primary_key=True),
+    Column("alert", Text, primary_key=True),
+    Column("due_at", DateTime(timezone=True), primary_key=True),
+    Column("at", DateTime(timezone=True)),
+    Column("withdrawn", Boolean, nullable=False, server_default="false"),
+)
+
+#: Every status-bearing event of a case, one row per event id (the status of a case is the
+#: ``to_status`` of its latest row; escalations and extensions are counted here).
+case_transition_fact = Table(
+    "case_transition_fact",
+    metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("case_id", UUID(as_uuid=False), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("action", Text),
+    Column("to_status", Text),
+)
+Index("case_transition_fact_case_idx", case_transition_fact.c.case_id)
+
+followup_fact = Table(
+    "followup_fact",
+    metadata,
+    Column("visit_id", Text, primary_key=True),
+    Column("subject_id", Text),
+    Column("subject_kind", Text),
+    Column("round", SmallInteger),
+    Column("channel", Text),
+    Column("scheduled_at", DateTime(timezone=True)),
+    Column("due_at", DateTime(timezone=True)),
+    Column("outcome", Text),
+    Column("score", SmallInteger),
+    Column("reason_code", Text),
+    Column("attempts", Integer),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("department", Text),
+)
+Index("followup_fact_subject_idx", followup_fact.c.subject_id)
+
+suggestion_fact = Table(
+    "suggestion_fact",
+    metadata,
+    Column("suggestion_id", UUID(as_uuid=False), primary_key=True),
+    Column("reference", Text),
+    Column("channel", Text),
+    Column("customer_key", Text),
+    Column("received_at", DateTime(timezone=True)),
+    Column("received_day", Date),
+    Column("branch_code", Text),
+    Column("product", Text),
+    Column("category", Text),
+    Column("product_line", Text),
+    Column("department", Text),
+    Column("screened_at", DateTime(timezone=True)),
+    Column("near_duplicate_of", Text),
+    Column("decision", Text),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("evaluation_score", Float),
+    Column("implemented_at", DateTime(timezone=True)),
+    Column("planned_due_date", Text),
+    Column("implemented_on_time", Boolean),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index("suggestion_fact_day_idx", suggestion_fact.c.received_day)
+
+suggestion_reward_fact = Table(
+    "suggestion_reward_fact",
+    metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("suggestion_id", UUID(as_uuid=False), nullable=False),
+    Column("reward_type", Text),
+    Column("amount_minor", BigInteger, nullable=False, server_default="0"),
+    Column("currency", Text),
+    Column("rewarded_at", DateTime(timezone=True)),
+)
+Index("suggestion_reward_fact_suggestion_idx", suggestion_reward_fact.c.suggestion_id)
 
 processed_events = processed_events_table(metadata)
+
+#: Tables a rebuild empties before replaying (the whole model).
+MODEL_TABLES = (
+    complaint_fact,
+    case_round_fact,
+    clock_alert_fact,
+    case_transition_fact,
+    followup_fact,
+    suggestion_fact,
+    suggestion_reward_fact,
+)

@@ -1,0 +1,900 @@
+"""The plan's reports, computed from the read model.
+
+Sources: plan §7.3 (complaint and suggestion analysis), §2.3 (statistics, cross analysis,
+trends), §10.2 (satisfaction).
+
+Each report is a function ``report(*, session, ...)`` that returns a pydantic model; the
+HTTP layer (``api/routes.py``) renders it as JSON or, on ``Accept: text/csv``, as the CSV
+rows of :meth:`rows`. Complaints count from their receipt: a complaint is in a period when
+its ``received_at`` is, and its day, ISO week and month are those of ``received_day`` (the
+receipt's local day in the bank's time zone). Rates are 0..1 and None when the denominator
+is 0; times are in seconds, hours or working days as their names say; amounts in minor
+units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+from sqlalchemy import Date, Float, cast, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from services.analytics import tables
+from shared.errors import AppError
+
+f = tables.complaint_fact
+s = tables.suggestion_fact
+
+Granularity = Literal["day", "week", "month"]
+Dimension = Literal[
+    "channel",
+    "category",
+    "product_line",
+    "department",
+    "priority",
+    "region",
+    "branch",
+    "status",
+    "remedy",
+    "responsibility",
+    "day",
+    "week",
+    "month",
+]
+SpikeDimension = Literal["category", "branch", "region", "channel", "department"]
+
+
+class InvalidReportQuery(AppError):
+    """The report's parameters contradict each other (e.g. ``from`` after ``to``)."""
+
+    code = "invalid_report_query"
+    status = 422
+    title = "Invalid report query"
+
+
+def _unknown(col: ColumnElement[Any]) -> ColumnElement[Any]:
+    return func.coalesce(col, "unknown")
+
+
+#: Dimension name -> SQL expression on ``complaint_fact`` (NULL shown as ``unknown``; an
+#: unrouted complaint's category is ``unclassified``).
+DIMENSIONS: dict[str, ColumnElement[Any]] = {
+    "channel": _unknown(f.c.channel),
+    "category": func.coalesce(f.c.category, "unclassified"),
+    "product_line": _unknown(f.c.product_line),
+    "department": _unknown(f.c.department),
+    "priority": _unknown(f.c.priority),
+    "region": _unknown(f.c.region),
+    "branch": _unknown(f.c.branch_code),
+    "status": _unknown(f.c.status),
+    "remedy": _unknown(f.c.remedy),
+    "responsibility": _unknown(f.c.responsibility),
+    "day": func.to_char(f.c.received_day, "YYYY-MM-DD"),
+    "week": func.to_char(f.c.received_day, 'IYYY-"W"IW'),
+    "month": func.to_char(f.c.received_day, "YYYY-MM"),
+}
+
+#: Filter name -> column it restricts (values compared verbatim).
+FILTER_COLUMNS = {
+    "channel": f.c.channel,
+    "category": f.c.category,
+    "product_line": f.c.product_line,
+    "department": f.c.department,
+    "priority": f.c.priority,
+    "region": f.c.region,
+    "branch": f.c.branch_code,
+}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which complaints a report covers.
+
+    Attributes:
+        from_: receipt instant at or after this (aware); None = no lower bound.
+        to: receipt instant before this (aware); None = no upper bound.
+        values: filter name (:data:`FILTER_COLUMNS`) -> accepted values (any of them).
+        tz: the bank's time zone (IANA), used to bound ``received_day`` for the index.
+    """
+
+    from_: datetime | None = None
+    to: datetime | None = None
+    values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    tz: str = "Asia/Shanghai"
+
+    def __post_init__(self) -> None:
+        """Check the range and the filter names.
+
+        Raises:
+            InvalidReportQuery: ``from`` is not before ``to``, or a filter name is unknown.
+        """
+        if self.from_ and self.to and self.from_ >= self.to:
+            raise InvalidReportQuery("'from' must be before 'to'")
+        unknown = set(self.values) - set(FILTER_COLUMNS)
+        if unknown:
+            raise InvalidReportQuery(f"unknown filter(s): {', '.join(sorted(unknown))}")
+
+    def where(self) -> list[ColumnElement[bool]]:
+        """Return the SQL conditions on ``complaint_fact`` (receipt known, range, values)."""
+        conds: list[ColumnElement[bool]] = [f.c.received_day.is_not(None)]
+        zone = ZoneInfo(self.tz)
+        if self.from_ is not None:
+            conds.append(f.c.received_at >= self.from_)
+            # The day bound adds nothing logically; it lets the planner use the day index.
+            conds.append(f.c.received_day >= self.from_.astimezone(zone).date())
+        if self.to is not None:
+            conds.append(f.c.received_at < self.to)
+            conds.append(f.c.received_day <= self.to.astimezone(zone).date())
+        for name, accepted in self.values.items():
+            if accepted:
+                conds.append(FILTER_COLUMNS[name].in_(accepted))
+        return conds
+
+
+def aware(value: datetime | date | None, tz: str) -> datetime | None:
+    """Return ``value`` as an aware instant: naive times and bare dates are local to ``tz``."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time(0))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(tz))
+    return value
+
+
+def _rate(num: int | float | None, den: int | float | None) -> float | None:
+    if not den:
+        return None
+    return round(float(num or 0) / float(den), 4)
+
+
+def _r(value: Any, digits: int = 2) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+# --- trend and types -----------------------------------------------------------------------
+
+
+class TrendPoint(BaseModel):
+    """Complaints received in one period (and one value of ``by`` when asked)."""
+
+    period: str
+    period_start: date
+    by: str | None = None
+    count: int
+
+
+class TrendReport(BaseModel):
+    """``GET /v1/reports/complaints/trend``."""
+
+    granularity: Granularity
+    by: Dimension | None
+    total: int
+    items: list[TrendPoint]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """CSV rows."""
+        return [i.model_dump() for i in self.items]
+
+
+async def trend(
+    *,
+    session: AsyncSession,
+    filters: Filters,
+    granularity: Granularity = "day",
+    by: Dimension | None = None,
+) -> TrendReport:
+    """Count complaints per day, ISO week (Monday start, ``2026-W05``) or month, local time.
+
+    Args:
+        session: a session.
+        filters: which complaints.
+        granularity: ``day``, ``week`` or ``month``.
+        by: optional second dimension (one series per value).
+
+    Returns:
+        Periods in ascending order; periods without complaints are omitted.
+    """
+    day = f.c.received_day
+    if granularity == "day":
+        start: ColumnElement[Any] = day
+        label: ColumnElement[Any] = func.to_char(day, "YYYY-MM-DD")
+    elif granularity == "week":
+        start = cast(func.date_trunc("week", day), Date)
+        label = func.to_char(day, 'IYYY-"W"IW')
+    else:
+        start = cast(func.date_trunc("month", day), Date)
+        label = func.to_char(day, "YYYY-MM")
+    cols = [start.label("start"), func.min(label).label("period")]
+    group: list[Any] = [start]
+    if by is not None:
+        cols.append(DIMENSIONS[by].label("by"))
+        group.append(DIMENSIONS[by])
+    query = (
+        select(*cols, func.count().label("n"))
+        .where(*filters.where())
+        .group_by(*group)
+        .order_by(*group)
+    )
+    rows = (await session.execute(query)).all()
+    items = [
+        TrendPoint(
+            period=r.period,
+            period_start=r.start,
+            by=r.by if by is not None else None,
+            count=r.n,
+        )
+        for r in rows
+    ]
+    return TrendReport(
+        granularity=granularity, by=by, total=sum(i.count for i in items), items=items
+    )
+
+
+class TypeShare(BaseModel):
+    """Count and share (0..1) of one value (``unclassified`` until routed)."""
+
+    category: str
+    count: int
+    share: float
+
+
+class TypesReport(BaseModel):
+    """``GET /v1/reports/complaints/types``: the type share of complaints received."""
+
+    total: int
+    dimension: str = "category"
+    from_: datetime | None = None
+    to: datetime | None = None
+    items: list[TypeShare]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """CSV rows."""
+        return [i.model_dump() for i in self.items]
+
+
+async def types(
+    *, session: AsyncSession, filters: Filters, dimension: Dimension = "category"
+) -> TypesReport:
+    """Count complaints by category (or another dimension) with shares, largest first."""
+    dim = DIMENSIONS[dimension]
+    query = (
+        select(dim.label("value"), func.count().label("n"))
+        .where(*filters.where())
+        .group_by(dim)
+        .order_by(func.count().desc(), dim)
+    )
+    rows = (await session.execute(query)).all()
+    total = sum(r.n for r in rows)
+    items = [
+        TypeShare(category=r.value, count=r.n, share=round(r.n / total, 4) if total else 0.0)
+        for r in rows
+    ]
+    return TypesReport(
+        total=total, dimension=dimension, from_=filters.from_, to=filters.to, items=items
+    )
+
+
+# --- handling effect -------------------------------------------------------------------------
+
+
+class ClockFigures(BaseModel):
+    """One clock: completed clocks, those completed on time, breaches."""
+
+    completed: int
+    on_time: int
+    on_time_rate: float | None
+    breaches: int
+
+
+class Distribution(BaseModel):
+    """Summary of a duration: how many, mean, median and 90th percentile."""
+
+    count: int
+    mean: float | None
+    median: float | None
+    p90: float | None
+
+
+class RemedyFigures(BaseModel):
+    """Final remedies of one kind and the compensation paid with them (minor units)."""
+
+    remedy: str
+    count: int
+    compensation_minor: int
+
+
+class Satisfaction(BaseModel):
+    """Follow-up visits: answers, mean score (1-5), distribution, unsatisfied share."""
+
+    visits: int
+    unreachable: int
+    answers: int
+    mean_score: float | None
+    distribution: dict[str, int]
+    unsatisfied: int
+    unsatisfied_share: float | None
+
+
+class HandlingReport(BaseModel):
+    """``GET /v1/reports/complaints/handling``: the handling effect of the period's complaints.
+
+    Attributes:
+        clocks: per clock (``resolution`` counts every round, ``acknowledgement`` the
+            first response); ``regulatory`` has breaches only.
+        resolution_working_days / resolution_hours: receipt to resolution of round 1.
+        acknowledgement_hours: receipt to the first acknowledgement.
+        reopen_rate: reopened complaints / resolved complaints.
+    """
+
+    complaints: int
+    open: int
+    resolved: int
+    closed: int
+    clocks: dict[str, ClockFigures]
+    resolution_working_days: Distribution
+    resolution_hours: Distribution
+    acknowledgement_hours: Distribution
+    reopened: int
+    reopen_rate: float | None
+    escalations: int
+    escalated_complaints: int
+    extensions: int
+    remedies: list[RemedyFigures]
+    compensation_total_minor: int
+    satisfaction: Satisfaction
+
+    def rows(self) -> list[dict[str, Any]]:
+        """CSV rows: one ``metric,value`` pair per figure."""
+        out: list[dict[str, Any]] = []
+
+        def put(metric: str, value: Any) -> None:
+            out.append({"metric": metric, "value": value})
+
+        for name in ("complaints", "open", "resolved", "closed"):
+            put(name, getattr(self, name))
+        for clock, c in self.clocks.items():
+            for k, v in c.model_dump().items():
+                put(f"clock.{clock}.{k}", v)
+        for name in ("resolution_working_days", "resolution_hours", "acknowledgement_hours"):
+            for k, v in getattr(self, name).model_dump().items():
+                put(f"{name}.{k}", v)
+        for name in ("reopened", "reopen_rate", "escalations", "escalated_complaints"):
+            put(name, getattr(self, name))
+        put("extensions", self.extensions)
+        for r in self.remedies:
+            put(f"remedy.{r.remedy}.count", r.count)
+            put(f"remedy.{r.remedy}.compensation_minor", r.compensation_minor)
+        put("compensation_total_minor", self.compensation_total_minor)
+        sat = self.satisfaction
+        for k, v in sat.model_dump(exclude={"distribution"}).items():
+            put(f"satisfaction.{k}", v)
+        for score, n in sat.distribution.items():
+            put(f"satisfaction.score_{score}", n)
+        return out
+
+
+def _pct(col: ColumnElement[Any], q: float) -> ColumnElement[Any]:
+    return func.percentile_cont(q).within_group(col)
+
+
+async def handling(*, session: AsyncSession, filters: Filters) -> HandlingReport:
+    """Compute the handling effect of the complaints received in the filters' range.
+
+    Clock on-time figures count completed clocks only (a clock still running is neither on
+    time nor late yet); a clock is on time per tracking's ``on_time`` flag at resolution or
+    result notification, and the acknowledgement clock when no breach was reported.
+    """
+    hours = 3600.0
+    wd = f.c.resolution_working_days
+    res_h = f.c.resolution_seconds / hours
+    ack_h = f.c.ack_seconds / hours
+    where = filters.where()
+    main = select(
+        func.count().label("complaints"),
+        func.count().filter(f.c.opened_at.is_not(None) & f.c.closed_at.is_(None)).label("open"),
+        func.count(f.c.resolved_at).label("resolved"),
+        func.count(f.c.closed_at).label("closed"),
+        func.coalesce(func.sum(f.c.res_clocks_done), 0).label("res_done"),
+        func.coalesce(func.sum(f.c.res_clocks_on_time), 0).label("res_on_time"),
+        func.coalesce(func.sum(f.c.ack_clock_done), 0).label("ack_done"),
+        func.coalesce(func.sum(f.c.ack_clock_on_time), 0).label("ack_on_time"),
+        func.coalesce(func.sum(f.c.breaches_resolution), 0).label("b_res"),
+        func.coalesce(func.sum(f.c.breaches_acknowledgement), 0).label("b_ack"),
+        func.coalesce(func.sum(f.c.breaches_regulatory), 0).label("b_reg"),
+        func.count(wd).label("wd_n"),
+        func.avg(wd).label("wd_mean"),
+        _pct(wd, 0.5).label("wd_p50"),
+        _pct(wd, 0.9).label("wd_p90"),
+        func.count(res_h).label("h_n"),
+        func.avg(res_h).label("h_mean"),
+        _pct(res_h, 0.5).label("h_p50"),
+        _pct(res_h, 0.9).label("h_p90"),
+        func.count(ack_h).label("a_n"),
+        func.avg(ack_h).label("a_mean"),
+        _pct(ack_h, 0.5).label("a_p50"),
+        _pct(ack_h, 0.9).label("a_p90"),
+        func.count().filter(f.c.reopen_count > 0).label("reopened"),
+        func.coalesce(func.sum(f.c.escalation_count), 0).label("escalations"),
+        func.count().filter(f.c.escalation_count > 0).label("escalated"),
+        func.coalesce(func.sum(f.c.extension_count), 0).label("extensions"),
+        func.coalesce(func.sum(f.c.compensation_minor), 0).label("compensation"),
+        func.coalesce(func.sum(f.c.visits_done), 0).label("visits"),
+        func.coalesce(func.sum(f.c.visits_unreachable), 0).label("unreachable"),
+        func.coalesce(func.sum(f.c.visits_unsatisfied), 0).label("unsatisfied"),
+        func.coalesce(func.sum(f.c.score_n), 0).label("score_n"),
+        func.coalesce(func.sum(f.c.score_sum), 0).label("score_sum"),
+        *[func.coalesce(func.sum(f.c[f"score_{i}"]), 0).label(f"s{i}") for i in range(1, 6)],
+    ).where(*where)
+    m = (await session.execute(main)).one()
+    remedy_rows = (
+        await session.execute(
+            select(
+                f.c.remedy,
+                func.count().label("n"),
+                func.coalesce(func.sum(f.c.compensation_minor), 0).label("comp"),
+            )
+            .where(*where, f.c.remedy.is_not(None))
+            .group_by(f.c.remedy)
+            .order_by(func.count().desc(), f.c.remedy)
+        )
+    ).all()
+    answered_unsatisfied = m.unsatisfied
+    return HandlingReport(
+        complaints=m.complaints,
+        open=m.open,
+        resolved=m.resolved,
+        closed=m.closed,
+        clocks={
+            "resolution": ClockFigures(
+                completed=m.res_done,
+                on_time=m.res_on_time,
+                on_time_rate=_rate(m.res_on_time, m.res_done),
+                breaches=m.b_res,
+            ),
+            "acknowledgement": ClockFigures(
+                completed=m.ack_done,
+                on_time=m.ack_on_time,
+                on_time_rate=_rate(m.ack_on_time, m.ack_done),
+                breaches=m.b_ack,
+            ),
+            "regulatory": ClockFigures(completed=0, on_time=0, on_time_rate=None, breaches=m.b_reg),
+        },
+        resolution_working_days=Distribution(
+            count=m.wd_n, mean=_r(m.wd_mean), median=_r(m.wd_p50), p90=_r(m.wd_p90)
+        ),
+        resolution_hours=Distribution(
+            count=m.h_n, mean=_r(m.h_mean), median=_r(m.h_p50), p90=_r(m.h_p90)
+        ),
+        acknowledgement_hours=Distribution(
+            count=m.a_n, mean=_r(m.a_mean), median=_r(m.a_p50), p90=_r(m.a_p90)
+        ),
+        reopened=m.reopened,
+        reopen_rate=_rate(m.reopened, m.resolved),
+        escalations=m.escalations,
+        escalated_complaints=m.escalated,
+        extensions=m.extensions,
+        remedies=[
+            RemedyFigures(remedy=r.remedy, count=r.n, compensation_minor=int(r.comp))
+            for r in remedy_rows
+        ],
+        compensation_total_minor=int(m.compensation),
+        satisfaction=Satisfaction(
+            visits=m.visits,
+            unreachable=m.unreachable,
+            answers=m.score_n,
+            mean_score=_r(m.score_sum / m.score_n if m.score_n else None),
+            distribution={str(i): int(getattr(m, f"s{i}")) for i in range(1, 6)},
+            unsatisfied=answered_unsatisfied,
+            unsatisfied_share=_rate(answered_unsatisfied, m.visits - m.unreachable),
+        ),
+    )
+
+
+# --- cross analysis ---------------------------------------------------------------------------
+
+
+class CrossCell(BaseModel):
+    """One (row, column) pair: complaints and the resolution clock's on-time rate."""
+
+    row: str
+    col: str
+    count: int
+    resolved_clocks: int
+    on_time_rate: float | None
+
+
+class CrossReport(BaseModel):
+    """``GET /v1/reports/cross``: any two dimensions as rows and columns."""
+
+    rows_dimension: Dimension
+    cols_dimension: Dimension
+    total: int
+    cells: list[CrossCell]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """CSV rows."""
+        return [c.model_dump() for c in self.cells]
+
+
+async def cross(
+    *, session: AsyncSession, filters: Filters, rows: Dimension, cols: Dimension
+) -> CrossReport:
+    """Cross-tabulate complaints by two dimensions, with counts and on-time rates.
+
+    Raises:
+        InvalidReportQuery: ``rows`` equals ``cols``.
+    """
+    if rows == cols:
+        raise InvalidReportQuery("'rows' and 'cols' must be different dimensions")
+    rd, cd = DIMENSIONS[rows], DIMENSIONS[cols]
+    query = (
+        select(
+            rd.label("r"),
+            cd.label("c"),
+            func.count().label("n"),
+            func.coalesce(func.sum(f.c.res_clocks_done), 0).label("done"),
+            func.coalesce(func.sum(f.c.res_clocks_on_time), 0).label("on_time"),
+        )
+        .where(*filters.where())
+        .group_by(rd, cd)
+        .order_by(rd, cd)
+    )
+    result = (await session.execute(query)).all()
+    cells = [
+        CrossCell(
+            row=r.r,
+            col=r.c,
+            count=r.n,
+            resolved_clocks=r.done,
+            on_time_rate=_rate(r.on_time, r.done),
+        )
+        for r in result
+    ]
+    return CrossReport(
+        rows_dimension=rows, cols_dimension=cols, total=sum(c.count for c in cells), cells=cells
+    )
+
+
+# --- spikes and repeat complaints -----------------------------------------------------------
+
+
+class Spike(BaseModel):
+    """One value whose count on ``day`` is far above its own recent daily baseline.
+
+    Attributes:
+        baseline_mean / baseline_stddev: daily counts over the ``window_days`` before
+            ``day`` (days without complaints count as 0).
+        ratio: count / baseline mean (None when the baseline is 0).
+        z: (count - mean) / stddev (None when the stddev is 0).
+    """
+
+    value: str
+    day: date
+    count: int
+    baseline_mean: float
+    baseline_stddev: float
+    ratio: float | None
+    z: float | None
+
+
+class SpikesReport(BaseModel):
+    """``GET /v1/reports/complaints/spikes``."""
+
+    dimension: SpikeDimension
+    day: date
+    window_days: int
+    min_ratio: float
+    min_z: float
+    min_count: int
+    items: list[Spike]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """CSV rows."""
+        return [i.model_dump() for i in self.items]
+
+
+async def spikes(
+    *,
+    session: AsyncSession,
+    filters: Filters,
+    dimension: SpikeDimension = "category",
+    day: date,
+    window_days: int = 28,
+    min_ratio: float = 2.0,
+    min_z: float = 3.0,
+    min_count: int = 5,
+) -> SpikesReport:
+    """Find values of ``dimension`` whose complaints on ``day`` exceed their baseline.
+
+    A value spikes when its count on ``day`` is at least ``min_count``, at least
+    ``min_ratio`` times its mean daily count over the ``window_days`` days before, and at
+    least ``min_z`` standard deviations above that mean (a zero deviation counts as
+    passing). The time range of ``filters`` is ignored; its value filters apply.
+
+    Returns:
+        Spiking values, largest ratio first.
+    """
+    dim = DIMENSIONS[dimension]
+    first = day - timedelta(days=window_days)
+    value_filters = Filters(values=filters.values, tz=filters.tz)
+    query = (
+        select(
+            dim.label("v"),
+            func.count().filter(f.c.received_day == day).label("today"),
+            func.count().filter(f.c.received_day < day).label("before"),
+            func.array_agg(f.c.received_day).filter(f.c.received_day < day).label("days"),
+        )
+        .where(*value_filters.where(), f.c.received_day >= first, f.c.received_day <= day)
+        .group_by(dim)
+    )
+    items: list[Spike] = []
+    for r in (await session.execute(query)).all():
+        if r.today < min_count:
+            continue
+        per_day: dict[date, int] = {}
+        for d in r.days or ():
+            per_day[d] = per_day.get(d, 0) + 1
+        counts = [per_day.get(first + timedelta(days=i), 0) for i in range(window_days)]
+        mean = sum(counts) / window_days
+        std = (sum((c - mean) ** 2 for c in counts) / window_days) ** 0.5
+        ratio = r.today / mean if mean else None
+        z = (r.today - mean) / std if std else None
+        if (ratio is None or ratio >= min_ratio) and (z is None or z >= min_z):
+            items.append(
+                Spike(
+                    value=r.v,
+                    day=day,
+                    count=r.today,
+                    baseline_mean=round(mean, 3),
+                    baseline_stddev=round(std, 3),
+                    ratio=_r(ratio, 3),
+                    z=_r(z, 3),
+                )
+            )
+    items.sort(key=lambda i: (-(i.ratio or float("inf")), i.value))
+    return SpikesReport(
+        dimension=dimension,
+        day=day,
+        window_days=window_days,
+        min_ratio=min_ratio,
+        min_z=min_z,
+        min_count=min_count,
+        items=items,
+    )
+
+
+class RepeatsReport(BaseModel):
+    """``GET /v1/reports/complaints/repeats``: customers who complained more than once.
+
+    Attributes:
+        customers: distinct customers (pseudonymous keys) with a complaint in the range.
+        repeat_customers: those with at least ``min_complaints``.
+        repeat_complaints: complaints of repeat customers.
+        by_category: repeat complaints per category, largest first.
+    """
+
+    complaints: int
+    customers: int
+    min_complaints: int
+    repeat_customers: int
+    repeat_complaints: int
+    repeat_share: float | None
+    by_category: dict[str, int]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """CSV rows."""
+        base = self.model_dump(exclude={"by_category"})
+        return [{**base, "category": k, "category_repeat_complaints": v} for k, v in
+                self.by_category.items()] or [base]  # fmt: skip
+
+
+async def repeats(
+    *, session: AsyncSession, filters: Filters, min_complaints: int = 2
+) -> RepeatsReport:
+    """Count repeat complainants (same ``customer_key``) among the range's complaints."""
+    per_customer = (
+        select(
+            f.c.customer_key,
+            func.count().label("n"),
+        )
+        .where(*filters.where(), f.c.customer_key.is_not(None))
+        .group_by(f.c.customer_key)
+        .subquery()
+    )
+    totals = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(per_customer.c.n), 0),
+                func.count(),
+                func.count().filter(per_customer.c.n >= min_complaints),
+                func.coalesce(
+                    func.sum(per_customer.c.n).filter(per_customer.c.n >= min_complaints), 0
+                ),
+            )
+        )
+    ).one()
+    repeaters = (
+        select(per_customer.c.customer_key).where(per_customer.c.n >= min_complaints).subquery()
+    )
+    cat = DIMENSIONS["category"]
+    by_cat = (
+        await session.execute(
+            select(cat.label("c"), func.count().label("n"))
+            .where(*filters.where(), f.c.customer_key.in_(select(repeaters.c.customer_key)))
+            .group_by(cat)
+            .order_by(func.count().desc(), cat)
+        )
+    ).all()
+    complaints, customers, rc, rn = (int(x) for x in totals)
+    return RepeatsReport(
+        complaints=complaints,
+        customers=customers,
+        min_complaints=min_complaints,
+        repeat_customers=rc,
+        repeat_complaints=rn,
+        repeat_share=_rate(rn, complaints),
+        by_category={r.c: r.n for r in by_cat},
+    )
+
+
+# --- suggestions -----------------------------------------------------------------------------
+
+
+class SuggestionsReport(BaseModel):
+    """``GET /v1/reports/suggestions`` (plan §7.3, suggestion analysis).
+
+    Attributes:
+        participants: distinct suggesters (pseudonymous keys).
+        screened: suggestions with a decision (rejected at screening, adopted, declined).
+        screened_in_rate: (adopted + declined) / screened: share that passed screening.
+        adoption_rate: adopted / (adopted + declined).
+        implementation_rate: implemented / adopted.
+        implementation_days: decision to implementation, calendar days.
+        implemented_on_time_rate: on-time implementations / implementations with a plan.
+        rewards / reward_amount_minor: rewards granted and their value (minor units).
+        participation_by_channel: suggestions per channel.
+    """
+
+    suggestions: int
+    participants: int
+    screened: int
+    screened_in: int
+    screened_in_rate: float | None
+    evaluated: int
+    adopted: int
+    declined: int
+    adoption_rate: float | None
+    implemented: int
+    implementation_rate: float | None
+    implementation_days: Distribution
+    implemented_on_time_rate: float | None
+    rewards: int
+    rewarded_suggestions: int
+    reward_amount_minor: int
+    participation_by_channel: dict[str, int]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """CSV rows: one ``metric,value`` pair per figure."""
+        out = [
+            {"metric": k, "value": v}
+            for k, v in self.model_dump(
+                exclude={"implementation_days", "participation_by_channel"}
+            ).items()
+        ]
+        for k, v in self.implementation_days.model_dump().items():
+            out.append({"metric": f"implementation_days.{k}", "value": v})
+        for k, v in self.participation_by_channel.items():
+            out.append({"metric": f"channel.{k}", "value": v})
+        return out
+
+
+async def suggestions(
+    *,
+    session: AsyncSession,
+    from_: datetime | None = None,
+    to: datetime | None = None,
+    values: dict[str, tuple[str, ...]] | None = None,
+) -> SuggestionsReport:
+    """Compute suggestion figures for suggestions received in [from, to).
+
+    Args:
+        session: a session.
+        from_: receipt instant at or after this (aware); None = open.
+        to: receipt instant before this (aware); None = open.
+        values: filters ``channel``, ``category``, ``department``, ``branch`` -> accepted
+            values.
+
+    Raises:
+        InvalidReportQuery: ``from`` is not before ``to``, or an unknown filter.
+    """
+    if from_ and to and from_ >= to:
+        raise InvalidReportQuery("'from' must be before 'to'")
+    columns = {
+        "channel": s.c.channel,
+        "category": s.c.category,
+        "department": s.c.department,
+        "branch": s.c.branch_code,
+        "product_line": s.c.product_line,
+    }
+    conds: list[ColumnElement[bool]] = [s.c.received_at.is_not(None)]
+    if from_ is not None:
+        conds.append(s.c.received_at >= from_)
+    if to is not None:
+        conds.append(s.c.received_at < to)
+    for name, accepted in (values or {}).items():
+        if name not in columns:
+            raise InvalidReportQuery(f"unknown suggestion filter: {name}")
+        if accepted:
+            conds.append(columns[name].in_(accepted))
+    days = (func.extract("epoch", s.c.implemented_at - s.c.decided_at) / 86400.0).cast(Float)
+    impl_days = days
+    rw = tables.suggestion_reward_fact
+    reward_sums = (
+        select(
+            rw.c.suggestion_id,
+            func.count().label("n"),
+            func.sum(rw.c.amount_minor).label("amount"),
+        )
+        .group_by(rw.c.suggestion_id)
+        .subquery()
+    )
+    m = (
+        await session.execute(
+            select(
+                func.count().label("n"),
+                func.count(func.distinct(s.c.customer_key)).label("participants"),
+                func.count(s.c.decision).label("screened"),
+                func.count().filter(s.c.decision.in_(("adopted", "declined"))).label("evaluated"),
+                func.count().filter(s.c.decision == "adopted").label("adopted"),
+                func.count().filter(s.c.decision == "declined").label("declined"),
+                func.count(s.c.implemented_at).label("implemented"),
+                func.count(impl_days).label("d_n"),
+                func.avg(impl_days).label("d_mean"),
+                _pct(impl_days, 0.5).label("d_p50"),
+                _pct(impl_days, 0.9).label("d_p90"),
+                func.count(s.c.implemented_on_time).label("planned"),
+                func.count().filter(s.c.implemented_on_time.is_(True)).label("impl_on_time"),
+                func.coalesce(func.sum(reward_sums.c.n), 0).label("rewards"),
+                func.count(reward_sums.c.suggestion_id).label("rewarded"),
+                func.coalesce(func.sum(reward_sums.c.amount), 0).label("amount"),
+            )
+            .select_from(s.outerjoin(reward_sums, reward_sums.c.suggestion_id == s.c.suggestion_id))
+            .where(*conds)
+        )
+    ).one()
+    by_channel = (
+        await session.execute(
+            select(_unknown(s.c.channel).label("c"), func.count().label("n"))
+            .where(*conds)
+            .group_by(_unknown(s.c.channel))
+            .order_by(func.count().desc())
+        )
+    ).all()
+    screened_in = m.adopted + m.declined
+    return SuggestionsReport(
+        suggestions=m.n,
+        participants=m.participants,
+        screened=m.screened,
+        screened_in=screened_in,
+        screened_in_rate=_rate(screened_in, m.screened),
+        evaluated=m.evaluated,
+        adopted=m.adopted,
+        declined=m.declined,
+        adoption_rate=_rate(m.adopted, m.evaluated),
+        implemented=m.implemented,
+        implementation_rate=_rate(m.implemented, m.adopted),
+        implementation_days=Distribution(
+            count=m.d_n, mean=_r(m.d_mean), median=_r(m.d_p50), p90=_r(m.d_p90)
+        ),
+        implemented_on_time_rate=_rate(m.impl_on_time, m.planned),
+        rewards=int(m.rewards),
+        rewarded_suggestions=m.rewarded,
+        reward_amount_minor=int(m.amount),
+        participation_by_channel={r.c: r.n for r in by_channel},
+    )
