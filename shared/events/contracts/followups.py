@@ -38,6 +38,8 @@ class FollowupCompleted(Payload):
         score: satisfaction 1..5 when reached.
         reason_code: why the customer is unsatisfied, when unsatisfied.
         comment: the customer's comment, redacted.
+        channel: the visit's channel (``call``, ``sms``, ``app_survey``); optional, added
+            after v1 was first published.
     """
 
     visit_id: str
@@ -51,3 +53,4 @@ class FollowupCompleted(Payload):
     attempts: int
     completed_at: datetime
     department: str | None = None
+    channel: str | None = None

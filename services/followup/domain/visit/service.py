@@ -519,6 +519,7 @@ async def record_attempt(
                 attempts=number,
                 completed_at=now,
                 department=row.department,
+                channel=row.channel,
             ),
         )
         await outbox.add(session, tables.outbox, event, topic=registry.FOLLOWUPS_COMPLETED)

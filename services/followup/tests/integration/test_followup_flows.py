@@ -320,6 +320,7 @@ async def test_satisfied_path(
     assert data["score"] == 5
     assert data["attempts"] == 1
     assert data["round"] == 1
+    assert data["channel"] == "app_survey"
     assert "13812345678" not in json.dumps(completed[0]["data"], ensure_ascii=False)
     assert "[PHONE]" in data["comment"]
 
