@@ -40,8 +40,8 @@ async def alert_counts(
         return Counter((r.key, r.type) for r in rows)
 
 
-async def wait_until(predicate: Callable[[], Any], timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_until(predicate: Callable[[], Any], seconds: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
     while asyncio.get_running_loop().time() < deadline:
         if await predicate():
             return
@@ -179,11 +179,18 @@ async def test_restart_in_warning_window_neither_loses_nor_repeats(
         tsm, second, datetime.now(UTC) - timedelta(seconds=1), now + timedelta(hours=3)
     )
     # a sweep that dies before committing leaves nothing behind
-    with pytest.raises(RuntimeError):
+    claimed: list[sla.SweepResult] = []
+
+    async def crashing_sweep() -> None:
         async with tsm() as session, session.begin():
-            part = await sla.sweep_batch(session=session, now=datetime.now(UTC), batch_size=1000)
-            assert part.warnings >= 1
+            claimed.append(
+                await sla.sweep_batch(session=session, now=datetime.now(UTC), batch_size=1000)
+            )
             raise RuntimeError("crash before commit")
+
+    with pytest.raises(RuntimeError):
+        await crashing_sweep()
+    assert claimed[0].warnings >= 1
     assert (await alert_counts(tsm, [second]))[(second, "cases.sla-warning.v1")] == 0
 
     app = create_app(settings)
