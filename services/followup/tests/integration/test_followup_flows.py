@@ -487,6 +487,16 @@ async def test_duplicate_and_out_of_order_events(
     await wait_processed(app, current)
     assert [(r.round, r.status) for r in await visits(app, stale_case)] == [(2, "active")]
 
+    # the round-2 result handled before the round-2 reopen: the reopen keeps that visit
+    swapped = str(uuid.uuid4())
+    result_2 = notified(swapped, 2)
+    await send(CASES_RESULT_NOTIFIED, result_2)
+    await wait_processed(app, result_2)
+    reopen_2 = reopened(swapped, 2)
+    await send(CASES_REOPENED, reopen_2)
+    await wait_processed(app, reopen_2)
+    assert [(r.round, r.status) for r in await visits(app, swapped)] == [(2, "active")]
+
     # a stale close (round 1) after the round-2 visit exists leaves that visit alone
     stale_close = closed(stale_case, 1)
     await send(CASES_CLOSED, stale_close)
