@@ -158,7 +158,9 @@ class EventConsumer:
         consumer = AIOKafkaConsumer(
             *[self.prefix + t for t in self.registry.topics],
             bootstrap_servers=self.bootstrap_servers,
-            group_id=self.group,
+            # The topic prefix also scopes the group, so test runs that share a broker never
+            # rebalance each other; the processed-events table keeps the plain name.
+            group_id=self.prefix + self.group,
             client_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
