@@ -824,6 +824,101 @@ def stop_kafka() -> None:
         KAFKA_PID.unlink(missing_ok=True)
 
 
+class PrivateKafka:
+    """A second single-node broker on its own ports and data dir, owned by one test.
+
+    For tests that must stop and restart Kafka (the intake outage test): they never touch
+    the shared broker on 59092 that everyone uses. The broker runs as a child process of
+    the caller (not a daemon), so :meth:`stop` or the caller's exit ends it.
+
+    Args:
+        directory: holds ``server.properties``, ``data/`` and ``server.log``; created.
+        port: client (PLAINTEXT) port; controller_port: KRaft controller port.
+    """
+
+    def __init__(self, directory: Path, port: int, controller_port: int) -> None:
+        self.directory = directory
+        self.port = port
+        self.controller_port = controller_port
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        """``127.0.0.1:<port>``."""
+        return f"{HOST}:{self.port}"
+
+    def _properties(self) -> Path:
+        text = (
+            _kafka_properties()
+            .replace(f"{HOST}:{KAFKA_PORT}", f"{HOST}:{self.port}")
+            .replace(f"{HOST}:{KAFKA_CONTROLLER_PORT}", f"{HOST}:{self.controller_port}")
+            .replace(f"log.dirs={KAFKA_DATA}", f"log.dirs={self.directory / 'data'}")
+        )
+        path = self.directory / "server.properties"
+        path.write_text(text)
+        (self.directory / "log4j2.properties").write_text(_LOG4J2_CONFIG)
+        return path
+
+    def start(self, timeout_seconds: float = KAFKA_READY_TIMEOUT_SECONDS) -> str:
+        """Start the broker (formatting its log dir the first time) and wait until it answers.
+
+        Returns:
+            The bootstrap servers string.
+
+        Raises:
+            InfraError: java/mvn missing, formatting failed, or the broker did not come up.
+        """
+        if self.process is not None and self.process.poll() is None:
+            return self.bootstrap
+        fetch_kafka_jars()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        props = self._properties()
+        log4j = f"-Dlog4j2.configurationFile={self.directory / 'log4j2.properties'}"
+        if not (self.directory / "data" / "meta.properties").exists():
+            result = subprocess.run(
+                [_java(), "-Xmx256m", log4j, "-cp", _kafka_classpath(), "kafka.tools.StorageTool",
+                 "format", "--standalone", "-t", _kafka_cluster_id(), "-c", str(props)],
+                capture_output=True, text=True, check=False, timeout=180, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            if result.returncode != 0:
+                raise InfraError(
+                    f"kafka StorageTool format failed:\n{result.stdout}{result.stderr}"
+                )
+        cds = (
+            [f"-XX:SharedArchiveFile={KAFKA_CDS_ARCHIVE}", "-Xshare:auto", "-Xlog:cds*=off"]
+            if KAFKA_CDS_ARCHIVE.exists()
+            else []
+        )
+        log_path = self.directory / "server.log"
+        with log_path.open("ab") as log_file:
+            self.process = subprocess.Popen(
+                [_java(), *KAFKA_HEAP, "-XX:+UseG1GC", "-Djava.awt.headless=true",
+                 "-Djava.net.preferIPv4Stack=true", *cds, log4j,
+                 f"-Dkafka.logs.dir={self.directory}", "-cp", _kafka_classpath(), "kafka.Kafka",
+                 str(props)],
+                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=str(self.directory),
+            )  # fmt: skip
+        try:
+            _kafka_wait(self.bootstrap, self.process.pid, timeout_seconds)
+        except InfraError as exc:
+            self.stop()
+            raise InfraError(f"{exc}\n{_tail(log_path)}") from exc
+        return self.bootstrap
+
+    def stop(self, timeout_seconds: float = KAFKA_STOP_TIMEOUT_SECONDS) -> None:
+        """Stop the broker (SIGTERM, SIGKILL after ``timeout_seconds``); no-op if stopped."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
 async def _create_topics(bootstrap: str, topics: Mapping[str, int]) -> None:
     from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
