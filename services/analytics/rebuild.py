@@ -210,13 +210,13 @@ async def rebuild(
         if reset:
             async with sessionmaker() as session, session.begin():
                 await reset_model(session=session)
-        existing = await consumer.topics()
+        # What consumer.topics() does, keeping the metadata: partitions_for_topic() only
+        # knows the topics of the consumer's own (here: empty) subscription.
+        cluster = await consumer._client.fetch_all_metadata()
         partitions: list[TopicPartition] = []
         for topic in handlers.topics:
             wire = topic_prefix + topic
-            if wire not in existing:
-                continue
-            for p in sorted(consumer.partitions_for_topic(wire) or ()):
+            for p in sorted(cluster.partitions_for_topic(wire) or ()):
                 partitions.append(TopicPartition(wire, p))
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)

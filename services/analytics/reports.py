@@ -20,7 +20,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
-from sqlalchemy import Date, Float, cast, func, select
+from sqlalchemy import Date, Float, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -58,14 +58,15 @@ class InvalidReportQuery(AppError):
 
 
 def _unknown(col: ColumnElement[Any]) -> ColumnElement[Any]:
-    return func.coalesce(col, "unknown")
+    # A literal, not a bound parameter: GROUP BY must repeat the SELECT expression exactly.
+    return func.coalesce(col, literal_column("'unknown'"))
 
 
 #: Dimension name -> SQL expression on ``complaint_fact`` (NULL shown as ``unknown``; an
 #: unrouted complaint's category is ``unclassified``).
 DIMENSIONS: dict[str, ColumnElement[Any]] = {
     "channel": _unknown(f.c.channel),
-    "category": func.coalesce(f.c.category, "unclassified"),
+    "category": func.coalesce(f.c.category, literal_column("'unclassified'")),
     "product_line": _unknown(f.c.product_line),
     "department": _unknown(f.c.department),
     "priority": _unknown(f.c.priority),
@@ -74,9 +75,9 @@ DIMENSIONS: dict[str, ColumnElement[Any]] = {
     "status": _unknown(f.c.status),
     "remedy": _unknown(f.c.remedy),
     "responsibility": _unknown(f.c.responsibility),
-    "day": func.to_char(f.c.received_day, "YYYY-MM-DD"),
-    "week": func.to_char(f.c.received_day, 'IYYY-"W"IW'),
-    "month": func.to_char(f.c.received_day, "YYYY-MM"),
+    "day": func.to_char(f.c.received_day, literal_column("'YYYY-MM-DD'")),
+    "week": func.to_char(f.c.received_day, literal_column("'IYYY-\"W\"IW'")),
+    "month": func.to_char(f.c.received_day, literal_column("'YYYY-MM'")),
 }
 
 #: Filter name -> column it restricts (values compared verbatim).

@@ -10,6 +10,7 @@ re-exported (pytest applies that file only below ``tests/``).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -53,6 +54,12 @@ def analytics_db_factory(server_url: str) -> Iterator[Callable[[], str]]:
     created: list[str] = []
 
     def make() -> str:
+        # Called from sync fixtures and from async tests: run in a thread of its own, since
+        # asyncio.run (here and in the Alembic env) refuses a running loop.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(_make).result()
+
+    def _make() -> str:
         name = f"cfp_analytics_{uuid.uuid4().hex[:10]}"
         asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
         created.append(name)
