@@ -9,6 +9,7 @@ cfp replay FILE               post CFPB-format complaints to intake
 cfp token --role ROLE         a bearer token for local use
 cfp rotate-vault-keys         re-encrypt intake's personal-data vault under the current key
 cfp analytics-rebuild         replay every topic into a fresh analytics read model
+cfp train-classifier          train routing's classifier (--with-overrides: plus supervisors' fixes)
 """
 
 from __future__ import annotations
@@ -315,12 +316,37 @@ def train_classifier(
     / "data",
     out: Path | None = None,
     fraction: float = 1.0,
+    extra: Annotated[
+        Path | None, typer.Option(help="CSV of extra examples: text,category,product_line")
+    ] = None,
+    with_overrides: Annotated[
+        bool,
+        typer.Option(
+            help="export supervisors' overrides from routing (DATABASE_URL) to "
+            "<out>/extra_examples.csv and train on them too"
+        ),
+    ] = False,
 ) -> None:
     """Train the complaint classifier from the public data and write a versioned artifact."""
     from services.routing.classifier import train as training
+    from services.routing.domain import examples
 
-    report = training.train(data, out or training.default_out_dir(), fraction=fraction)
-    console.print(report)
+    out = out or training.default_out_dir()
+    extra_examples = examples.read_csv(extra) if extra else []
+    if with_overrides:
+        exported = asyncio.run(
+            examples.export_csv(PlatformSettings().database_url, out / "extra_examples.csv")
+        )
+        console.print(f"{len(exported)} override examples -> {out / 'extra_examples.csv'}")
+        extra_examples += exported
+    report = training.train(data, out, fraction=fraction, extra_examples=extra_examples)
+    console.print(
+        f"artifact {report.artifact_path} ({report.artifact_bytes} bytes, {report.seconds:.0f} s)"
+    )
+    for source, targets in report.metrics["results"].items():
+        for target, systems in targets.items():
+            figures = "  ".join(f"{n} {m['macro_f1']:.3f}" for n, m in systems.items())
+            console.print(f"{source:16} {target:13} macro-F1 {figures}")
 
 
 @app.command("analytics-rebuild")

@@ -1,0 +1,1 @@
+"""Routing service: classification, priority, routing rules, triage and overrides."""

@@ -22,6 +22,10 @@ class RoutingSettings(PlatformSettings):
         high_amount_minor: a disputed amount above this many minor units raises priority.
         repeat_window_days: a complaint from the same customer within this many days is a
             repeat complaint and raises priority.
+        near_duplicate_threshold: a suggestion whose character n-grams overlap an earlier
+            suggestion's with at least this Jaccard similarity (0..1) is flagged as its
+            near-duplicate; see ``services.routing.domain.duplicates`` (values below about
+            0.4 start to miss candidates).
     """
 
     model_config = SettingsConfigDict(env_prefix="ROUTING_", extra="ignore", populate_by_name=True)
@@ -30,6 +34,7 @@ class RoutingSettings(PlatformSettings):
     model_path: Path | None = None
     high_amount_minor: int = Field(5_000_000, ge=0)
     repeat_window_days: int = Field(30, ge=1)
+    near_duplicate_threshold: float = Field(0.7, gt=0.0, le=1.0)
 
 
 @lru_cache

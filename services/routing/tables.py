@@ -4,7 +4,11 @@
   complaint or suggestion, with confidence, explanation and versions; ``needs_triage``
   marks the ones a person must confirm (the triage queue).
 - ``routing_rule_set``: versioned routing rules (the newest version is in force).
-- ``outbox``, ``processed_events``.
+- ``labelled_example``: a supervisor's override of a complaint, kept as a labelled training
+  example for the next training run (the latest override of a complaint wins).
+- ``suggestion_minhash``: MinHash LSH band keys of each suggestion's text, to find
+  near-duplicate suggestions without comparing against every earlier one.
+- ``audit_log`` (append-only: rule changes, overrides), ``outbox``, ``processed_events``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    PrimaryKeyConstraint,
+    SmallInteger,
     Table,
     Text,
     func,
@@ -24,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from shared.audit import audit_table
 from shared.db import make_metadata
 from shared.events.outbox import outbox_table
 from shared.events.processed import processed_events_table
@@ -54,6 +61,8 @@ classification = Table(
     Column("classified_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("overridden_by", Text),
     Column("overridden_at", DateTime(timezone=True)),
+    Column("near_duplicate_of", UUID(as_uuid=False)),
+    Column("near_duplicate_similarity", Float),
 )
 Index(
     "classification_customer_idx",
@@ -76,5 +85,32 @@ routing_rule_set = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+labelled_example = Table(
+    "labelled_example",
+    metadata,
+    Column("complaint_id", UUID(as_uuid=False), primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("language", Text),
+    Column("category", Text, nullable=False),
+    Column("product_line", Text, nullable=False),
+    Column("priority", Text, nullable=False),
+    Column("department", Text, nullable=False),
+    Column("previous_category", Text, nullable=False),
+    Column("previous_product_line", Text, nullable=False),
+    Column("classifier_version", Text, nullable=False),
+    Column("labelled_by", Text, nullable=False),
+    Column("labelled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+suggestion_minhash = Table(
+    "suggestion_minhash",
+    metadata,
+    Column("band", SmallInteger, nullable=False),
+    Column("bucket", BigInteger, nullable=False),
+    Column("suggestion_id", UUID(as_uuid=False), nullable=False),
+    PrimaryKeyConstraint("band", "bucket", "suggestion_id"),
+)
+
+audit_log = audit_table(metadata)
 outbox = outbox_table(metadata)
 processed_events = processed_events_table(metadata)

@@ -1,11 +1,13 @@
-"""HTTP routes of routing (ARCHITECTURE.md §5): taxonomy, rules, dry-run classification,
-classifications and the triage queue.
+"""HTTP routes of routing (ARCHITECTURE.md §5).
+
+Taxonomy, rules (read and replace), dry-run classification, classifications, overrides
+and the triage queue; ``GET /v1/audit`` comes from ``shared.audit.audit_router``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
@@ -15,12 +17,14 @@ from services.routing import tables
 from services.routing.classifier import taxonomy
 from services.routing.domain import priority as priority_rules
 from services.routing.domain import service as routing_service
+from services.routing.domain.exceptions import ClassificationNotFound
+from services.routing.domain.rules import Rule, RuleSet
 from shared.app import SessionDep
 from shared.auth import Principal, require_roles
-from shared.errors import NotFound
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 Staff = Annotated[Principal, require_roles("agent", "supervisor", "analyst", "auditor")]
+Supervisor = Annotated[Principal, require_roles("supervisor")]
 
 
 class ClassifyIn(BaseModel):
@@ -48,6 +52,58 @@ class ClassifyOut(BaseModel):
     explanation: dict[str, Any]
 
 
+class RulesUpdate(BaseModel):
+    """Body of ``PUT /v1/rules``: the complete new rule list (first match wins).
+
+    Attributes:
+        rules: 1..500 rules; the set must reach a department for every combination of kind,
+            category, product line, priority and channel (end with ``{"always": true}``).
+        comment: why the rules change (audited).
+        base_version: optional; the version the change was made from. When another
+            version has been stored since, the update is refused with 409.
+    """
+
+    rules: list[Rule] = Field(min_length=1, max_length=500)
+    comment: str = Field(min_length=1, max_length=2000)
+    base_version: int | None = Field(None, ge=0)
+
+
+class RulesStored(BaseModel):
+    """Answer of ``PUT /v1/rules``."""
+
+    version: int
+    previous_version: int
+
+
+class OverrideIn(BaseModel):
+    """Body of ``POST /v1/classifications/{complaint_id}/override``.
+
+    Fields left out keep their value; without ``department`` the rules in force choose it
+    from the corrected facts. ``reason`` is required and audited (redacted).
+    """
+
+    category: str | None = Field(None, max_length=64)
+    product_line: str | None = Field(None, max_length=64)
+    priority: Literal["P1", "P2", "P3", "P4"] | None = None
+    department: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+class OverrideOut(BaseModel):
+    """Answer of an override: the new classification and whether it was rerouted."""
+
+    complaint_id: str
+    rerouted: bool
+    category: str
+    product_line: str
+    priority: str
+    department: str
+    previous_category: str | None
+    previous_product_line: str | None
+    previous_priority: str | None
+    previous_department: str | None
+
+
 class ClassificationRead(BaseModel):
     """The stored classification of a complaint or suggestion."""
 
@@ -68,6 +124,8 @@ class ClassificationRead(BaseModel):
     classified_at: datetime
     overridden_by: str | None
     overridden_at: datetime | None
+    near_duplicate_of: str | None = None
+    near_duplicate_similarity: float | None = None
 
 
 class TriagePage(BaseModel):
@@ -106,14 +164,42 @@ async def get_rules(request: Request, session: SessionDep, _: Staff) -> dict[str
     return {"version": version, **rules.model_dump(by_alias=True, exclude_none=True)}
 
 
+@router.put(
+    "/rules",
+    response_model=RulesStored,
+    summary="Replace the routing rules (new version, audited)",
+    responses={409: {"description": "base_version is stale"}, 422: {"description": "invalid"}},
+)
+async def put_rules(
+    body: RulesUpdate, request: Request, session: SessionDep, actor: Supervisor
+) -> RulesStored:
+    """Validate and store a new rule version; it applies to the next event, no restart.
+
+    Supervisors and admins only. A rule set with unknown codes, duplicate rule ids or a
+    combination that reaches no department gets a 422 problem listing ``problems`` and
+    nothing is stored.
+    """
+    runtime: routing_service.RoutingRuntime = request.app.state.runtime
+    async with session.begin():
+        version = await routing_service.replace_rules(
+            session=session,
+            runtime=runtime,
+            rules=RuleSet(rules=body.rules),
+            comment=body.comment,
+            actor=actor,
+            base_version=body.base_version,
+        )
+    return RulesStored(version=version, previous_version=version - 1)
+
+
 @router.post("/classify", response_model=ClassifyOut, summary="Dry run: classify a text")
 async def classify(
     body: ClassifyIn, request: Request, session: SessionDep, _: Staff
 ) -> ClassifyOut:
     """Classify ``text`` as a complaint would be, without storing or publishing anything."""
     runtime: routing_service.RoutingRuntime = request.app.state.runtime
-    prediction = runtime.classifier.predict(
-        body.text, language=body.language, product_hint=body.product
+    prediction = await routing_service.classify_text(
+        runtime, body.text, language=body.language, product_hint=body.product
     )
     prio = priority_rules.assess(
         category=prediction.category,
@@ -138,9 +224,9 @@ async def classify(
         category=prediction.category,
         product_line=prediction.product_line,
         priority=prio.priority,
-        department=rule.department if rule else "complaints_desk",
+        department=rule.department if rule else routing_service.FALLBACK_DEPARTMENT,
         confidence=prediction.confidence,
-        needs_triage=prediction.confidence < runtime.settings.triage_threshold,
+        needs_triage=prediction.confidence < runtime.settings.triage_threshold or rule is None,
         rule_version=version,
         classifier_version=runtime.classifier.version,
         explanation={
@@ -168,8 +254,50 @@ async def get_classification(
             else None
         )
     if row is None:
-        raise NotFound(f"no classification for {complaint_id}")
+        raise ClassificationNotFound(f"no classification for {complaint_id}")
     return ClassificationRead.model_validate(row._mapping)
+
+
+@router.post(
+    "/classifications/{complaint_id}/override",
+    response_model=OverrideOut,
+    summary="Correct a complaint's classification and reroute it",
+    responses={404: {"description": "unknown complaint"}, 409: {"description": "a suggestion"}},
+)
+async def override(
+    complaint_id: str, body: OverrideIn, request: Request, session: SessionDep, actor: Supervisor
+) -> OverrideOut:
+    """Apply a supervisor's correction: reroute, audit, leave triage, keep as training data.
+
+    Publishes ``complaints.rerouted`` (through the outbox) when anything changed.
+    """
+    if not _is_uuid(complaint_id):
+        raise ClassificationNotFound(f"no classification for {complaint_id}")
+    async with session.begin():
+        result = await routing_service.override_classification(
+            session=session,
+            runtime=request.app.state.runtime,
+            complaint_id=complaint_id,
+            actor=actor,
+            reason=body.reason,
+            category=body.category,
+            product_line=body.product_line,
+            priority=body.priority,
+            department=body.department,
+        )
+    p = result.payload
+    return OverrideOut(
+        complaint_id=complaint_id,
+        rerouted=result.rerouted,
+        category=p.category,
+        product_line=p.product_line,
+        priority=p.priority,
+        department=p.department,
+        previous_category=p.previous_category,
+        previous_product_line=p.previous_product_line,
+        previous_priority=p.previous_priority,
+        previous_department=p.previous_department,
+    )
 
 
 @router.get("/triage", response_model=TriagePage, summary="Complaints a person must confirm")
@@ -195,6 +323,7 @@ async def get_triage(
 
 
 def _is_uuid(value: str) -> bool:
+    """Return whether ``value`` parses as a UUID (other ids cannot exist)."""
     import uuid
 
     try:

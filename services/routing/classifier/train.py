@@ -182,6 +182,13 @@ def _version_now() -> str:
     return datetime.now(UTC).strftime("v%Y%m%d-%H%M%S")
 
 
+def default_out_dir() -> Path:
+    """Return a new version folder under the shipped artifacts: ``artifacts/v<UTC time>``."""
+    from services.routing.classifier import ARTIFACTS_DIR
+
+    return ARTIFACTS_DIR / _version_now()
+
+
 def train(
     data_dir: Path,
     out_dir: Path,
@@ -350,16 +357,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--docs", type=Path, default=DEFAULT_DOCS)
     parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument(
+        "--extra",
+        type=Path,
+        default=None,
+        help="CSV of extra examples (text,category,product_line), e.g. exported overrides",
+    )
     args = parser.parse_args(argv)
-    from services.routing.classifier import ARTIFACTS_DIR
+    from services.routing.domain import examples as examples_mod
 
-    out = args.out or ARTIFACTS_DIR / _version_now()
+    out = args.out or default_out_dir()
     report = train(
         args.data,
         out,
         fraction=args.fraction,
         seed=args.seed,
         docs_path=None if args.no_docs else args.docs,
+        extra_examples=examples_mod.read_csv(args.extra) if args.extra else (),
     )
     out_lines = [
         f"artifact {report.artifact_path} ({report.artifact_bytes} bytes, {report.seconds:.0f} s)"

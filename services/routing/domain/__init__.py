@@ -1,0 +1,1 @@
+"""Domain logic of routing: classification, priority and routing rules, overrides."""

@@ -123,8 +123,17 @@ class RuleSet(BaseModel):
     def problems(self, categories: list[str], product_lines: list[str]) -> list[str]:
         """Return why this rule set is invalid (empty when valid).
 
-        Checks: rule ids unique; every value named exists; every combination of category,
-        product line, priority and channel (for complaints) reaches a department.
+        Checks: rule ids unique; every value named exists; every combination of kind
+        (complaint, suggestion), category, product line, priority and channel reaches a
+        department.
+
+        Args:
+            categories: the taxonomy's category codes.
+            product_lines: the taxonomy's product-line codes.
+
+        Returns:
+            Human-readable problems, at most one per rule and value kind plus one for the
+            uncovered combinations (counted, with the first as an example).
         """
         found: list[str] = []
         ids = [r.id for r in self.rules]
@@ -143,10 +152,12 @@ class RuleSet(BaseModel):
                 if unknown:
                     found.append(f"rule {rule.id}: unknown {leaf.field} {sorted(unknown)}")
         uncovered = []
-        for cat, pl, prio, ch in itertools.product(categories, product_lines, PRIORITIES, CHANNELS):
-            facts = {"category": cat, "product_line": pl, "priority": prio, "channel": ch}
-            if self.route({**facts, "kind": "complaint"}) is None:
-                uncovered.append(facts)
+        for kind, cat, pl, prio, ch in itertools.product(
+            ("complaint", "suggestion"), categories, product_lines, PRIORITIES, CHANNELS
+        ):
+            facts = {"kind": kind, "category": cat, "product_line": pl, "priority": prio}
+            if self.route({**facts, "channel": ch}) is None:
+                uncovered.append({**facts, "channel": ch})
         if uncovered:
             found.append(
                 f"{len(uncovered)} combinations reach no department, e.g. {uncovered[0]}; "

@@ -111,11 +111,47 @@ class ComplaintRouted(Payload):
     currency: str | None = None
 
 
+class ComplaintRerouted(Payload):
+    """``complaints.rerouted.v1``: a supervisor overrode a complaint's classification.
+
+    The new values replace those of ``complaints.routed``; a consumer (tracking) moves the
+    case to ``department`` and applies ``category``, ``product_line`` and ``priority``.
+    Several reroutes of one complaint keep their order on the complaint's partition; the
+    latest wins. The supervisor's reason stays in routing's audit log (it is free text).
+
+    Attributes:
+        complaint_id: UUID of the complaint (and of its case).
+        reference: customer-facing reference.
+        category / product_line / priority / department: the new classification.
+        previous_category / previous_product_line / previous_priority /
+            previous_department: the values they replace.
+        rerouted_at: instant of the override (UTC).
+        rerouted_by: staff subject of the supervisor (not customer data).
+        rule_version: routing rules in force when the department was chosen.
+    """
+
+    complaint_id: str
+    reference: str
+    category: str
+    product_line: str
+    priority: str
+    department: str
+    previous_category: str | None = None
+    previous_product_line: str | None = None
+    previous_priority: str | None = None
+    previous_department: str | None = None
+    rerouted_at: datetime | None = None
+    rerouted_by: str | None = None
+    rule_version: int | None = None
+
+
 class SuggestionScreened(Payload):
     """``suggestions.screened.v1``: routing typed a suggestion and chose a department.
 
     Attributes:
         near_duplicate_of: id of an earlier suggestion with nearly the same text, if any.
+        near_duplicate_similarity: Jaccard similarity of the two texts' character n-grams,
+            0..1, when ``near_duplicate_of`` is set.
     """
 
     suggestion_id: str
@@ -128,3 +164,4 @@ class SuggestionScreened(Payload):
     department: str
     confidence: float
     near_duplicate_of: str | None = None
+    near_duplicate_similarity: float | None = None
