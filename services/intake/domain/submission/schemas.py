@@ -22,6 +22,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 #: Clock skew tolerated between a client and intake for ``received_at`` (seconds).
 CLOCK_SKEW_SECONDS = 120
+#: Instants before this year are refused (422) rather than stored (PostgreSQL's range and
+#: the UTC conversion of year-1 instants would fail).
+EARLIEST_YEAR = 1900
 
 
 def _no_control(value: str) -> str:
@@ -96,6 +99,8 @@ class SubmissionCreate(_Strict):
             return value
         if value.tzinfo is None:
             raise ValueError("must carry a time zone offset, e.g. 2026-09-30T10:00:00+08:00")
+        if value.year < EARLIEST_YEAR:
+            raise ValueError(f"must not be before the year {EARLIEST_YEAR}")
         if value > datetime.now(UTC) + timedelta(seconds=CLOCK_SKEW_SECONDS):
             raise ValueError("must not be in the future")
         return value
@@ -110,8 +115,12 @@ class ComplaintCreate(SubmissionCreate):
     @field_validator("occurred_at")
     @classmethod
     def _occurred_at_aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return value
+        if value.tzinfo is None:
             raise ValueError("must carry a time zone offset")
+        if not EARLIEST_YEAR <= value.year <= 9000:
+            raise ValueError(f"must be between the years {EARLIEST_YEAR} and 9000")
         return value
 
 
