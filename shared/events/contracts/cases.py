@@ -101,10 +101,11 @@ class CaseSlaEvent(Payload):
 
 
 class CaseSlaWithdrawn(Payload):
-    """``cases.sla-withdrawn.v1``: a warning or breach no longer holds (a calendar change
-    moved the clock's due time later). Travels on the topic of the alert it withdraws
-    (``cases.sla-warning`` or ``cases.sla-breached``), so consumers that do not know this
-    type skip it; those that count alerts subtract one.
+    """``cases.sla-withdrawn.v1``: a warning or breach no longer holds.
+
+    A calendar change moved the clock's due time later. Travels on the topic of the alert it
+    withdraws (``cases.sla-warning`` or ``cases.sla-breached``), so consumers that do not
+    know this type skip it; those that count alerts subtract one.
 
     Attributes:
         alert: ``warning`` or ``breach``: which alert is withdrawn.
