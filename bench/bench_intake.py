@@ -249,9 +249,8 @@ def main() -> None:
         lat = [x for r in runs for x in r[2]]
         errors = sum(r[1] for r in runs)
         ratio = f"{rate / base_rate:.2f}" if base_rate else "-"
-        print(
-            f"{target:<24}{rate:>8.0f}{_pct(lat, 50):>9.1f}{_pct(lat, 99):>9.1f}{errors:>8}{ratio:>8}"
-        )
+        p50, p99 = _pct(lat, 50), _pct(lat, 99)
+        print(f"{target:<24}{rate:>8.0f}{p50:>9.1f}{p99:>9.1f}{errors:>8}{ratio:>8}")
 
 
 if __name__ == "__main__":
