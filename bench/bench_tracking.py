@@ -24,10 +24,12 @@ import random
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
 from services.tracking.domain import clocks, sla
+from services.tracking.domain import service as case_service
 from services.tracking.settings import TrackingSettings
 from shared import migrations
 from shared.config import PlatformSettings
@@ -111,6 +113,30 @@ def delta(a: dict[str, int], b: dict[str, int]) -> str:
     return ", ".join(f"{k}={b[k] - a[k]:,}" for k in a)
 
 
+async def bench_queue(sm: Any) -> None:
+    """Time the handlers' queue (``GET /v1/cases``) on the loaded database."""
+    cal = WorkingDayCalendar()
+    for label, filters, sla_state in (
+        ("department (1/20 of the cases)", {"department": "dept_7"}, None),
+        ("department + status", {"department": "dept_7", "status": "investigating"}, None),
+        ("sla_state=breached", {}, "breached"),
+    ):
+        t = time.perf_counter()
+        async with sm() as session, session.begin():
+            page = await case_service.list_cases(
+                session=session,
+                calendar=cal,
+                now=datetime.now(UTC),
+                filters=filters,
+                due_before=None,
+                limit=50,
+                offset=0,
+                sla_state=sla_state,
+            )
+        took = time.perf_counter() - t
+        print(f"queue {label}: first 50 of {page.total:,} in {took * 1000:.0f} ms")
+
+
 async def bench_sweep(cases: int, due: int) -> None:
     """Load the scratch database, EXPLAIN the claim, time the sweeps, drop the database."""
     server = PlatformSettings().database_url
@@ -183,6 +209,7 @@ async def bench_sweep(cases: int, due: int) -> None:
                     print(f"    database load: {delta(before, after)}")
                     await conn.execute("DELETE FROM tracking.outbox")
                     await conn.execute("DELETE FROM tracking.case_event")
+                await bench_queue(sm)
                 await conn.execute(MAKE_DUE, 500)
                 plan = await conn.fetch(
                     "EXPLAIN (ANALYZE, BUFFERS) "

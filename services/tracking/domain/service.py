@@ -410,16 +410,22 @@ async def list_cases(
         sla_state: only cases whose current resolution clock is in this state at ``now``.
     """
     c, k = tables.case, tables.case_clock
-    latest = (
-        select(k.c.case_id, func.max(k.c.round).label("round"))
-        .where(k.c.kind == "resolution")
-        .group_by(k.c.case_id)
-        .subquery()
-    )
+    later = k.alias("later")
+    # The current resolution clock: no later round exists (an anti-join on the primary key).
     base: Select[Any] = (
         select(c, k.c.due_at.label("res_due_at"))
-        .join(latest, latest.c.case_id == c.c.id)
-        .join(k, and_(k.c.case_id == c.c.id, k.c.kind == "resolution", k.c.round == latest.c.round))
+        .join(k, and_(k.c.case_id == c.c.id, k.c.kind == "resolution"))
+        .where(
+            ~select(later.c.round)
+            .where(
+                and_(
+                    later.c.case_id == k.c.case_id,
+                    later.c.kind == "resolution",
+                    later.c.round > k.c.round,
+                )
+            )
+            .exists()
+        )
     )
     for name, value in filters.items():
         if value is not None:
