@@ -24,6 +24,15 @@ _DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key-change-me"
 _DEV_VAULT_KEYS = "k1:ZGV2LW9ubHktdmF1bHQta2V5LTMyLWJ5dGVzLWxvbmc="
 
 
+def _env(field: str) -> AliasChoices:
+    """Return the alias that reads ``CFP_<FIELD>`` whatever prefix a service's subclass sets.
+
+    Services subclass these settings with their own ``env_prefix`` (``INTAKE_`` ...); without
+    an explicit alias the platform fields would silently be read as ``INTAKE_JWT_SECRET``.
+    """
+    return AliasChoices(f"CFP_{field.upper()}", field)
+
+
 class PlatformSettings(BaseSettings):
     """Settings every service reads.
 
@@ -46,7 +55,9 @@ class PlatformSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CFP_", extra="ignore", populate_by_name=True)
 
-    environment: Literal["development", "production"] = "development"
+    environment: Literal["development", "production"] = Field(
+        "development", validation_alias=_env("environment")
+    )
     database_url: str = Field(
         DEFAULT_DATABASE_URL, validation_alias=AliasChoices("DATABASE_URL", "database_url")
     )
@@ -57,12 +68,14 @@ class PlatformSettings(BaseSettings):
     kafka_topic_prefix: str = Field(
         "", validation_alias=AliasChoices("KAFKA_TOPIC_PREFIX", "kafka_topic_prefix")
     )
-    timezone: str = "Asia/Shanghai"
-    jwt_secret: SecretStr = SecretStr(_DEV_JWT_SECRET)
-    pseudonym_key: SecretStr = SecretStr(_DEV_PSEUDONYM_KEY)
-    vault_keys: SecretStr = SecretStr(_DEV_VAULT_KEYS)
+    timezone: str = Field("Asia/Shanghai", validation_alias=_env("timezone"))
+    jwt_secret: SecretStr = Field(SecretStr(_DEV_JWT_SECRET), validation_alias=_env("jwt_secret"))
+    pseudonym_key: SecretStr = Field(
+        SecretStr(_DEV_PSEUDONYM_KEY), validation_alias=_env("pseudonym_key")
+    )
+    vault_keys: SecretStr = Field(SecretStr(_DEV_VAULT_KEYS), validation_alias=_env("vault_keys"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
-    db_pool_size: int = Field(10, ge=1, le=200)
+    db_pool_size: int = Field(10, ge=1, le=200, validation_alias=_env("db_pool_size"))
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> PlatformSettings:
