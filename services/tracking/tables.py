@@ -80,6 +80,7 @@ case = Table(
 )
 Index("case_queue_idx", case.c.status, case.c.department)
 Index("case_handler_idx", case.c.handler, case.c.status)
+Index("case_department_status_idx", case.c.department, case.c.status)
 
 case_clock = Table(
     "case_clock",
