@@ -186,14 +186,41 @@ WHERE f.complaint_id = :id
 )
 
 
+#: ``session.info`` key: when it holds a set, :func:`refresh_complaint` only notes the id and
+#: :func:`flush_refreshes` recomputes each noted complaint once (batched rebuilds).
+DEFER_KEY = "analytics_deferred_refresh"
+
+
 async def refresh_complaint(*, session: AsyncSession, complaint_id: str) -> None:
     """Recompute the derived case columns of one complaint from the detail tables.
 
-    Creates the fact row when the complaint's own events have not arrived yet.
+    Creates the fact row when the complaint's own events have not arrived yet. In a
+    session that defers refreshes (``session.info[DEFER_KEY]`` is a set), only notes the id.
 
     Args:
         session: the consumer's session (not committed here).
         complaint_id: the complaint (= case) id, a UUID string.
     """
+    deferred = session.info.get(DEFER_KEY)
+    if deferred is not None:
+        deferred.add(complaint_id)
+        return
     await ensure_complaint(session=session, complaint_id=complaint_id)
     await session.execute(_REFRESH_SQL, {"id": complaint_id, "sid": complaint_id})
+
+
+def defer_refreshes(session: AsyncSession) -> None:
+    """Make :func:`refresh_complaint` only note ids in this session until flushed."""
+    session.info[DEFER_KEY] = set()
+
+
+async def flush_refreshes(*, session: AsyncSession) -> int:
+    """Recompute every complaint noted since :func:`defer_refreshes`, once each.
+
+    Returns:
+        The number of complaints recomputed.
+    """
+    deferred: set[str] = session.info.pop(DEFER_KEY, None) or set()
+    for complaint_id in sorted(deferred):
+        await refresh_complaint(session=session, complaint_id=complaint_id)
+    return len(deferred)

@@ -33,7 +33,7 @@ from sqlalchemy import delete, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.analytics import tables
+from services.analytics import model, tables
 from services.analytics.handlers import handlers
 from services.analytics.settings import AnalyticsSettings
 from shared.db import make_engine, make_sessionmaker
@@ -144,8 +144,11 @@ async def apply_batch(
     try:
         applied = 0
         async with sessionmaker() as session, session.begin():
+            # Each complaint's derived columns are recomputed once per batch, not per event.
+            model.defer_refreshes(session)
             for envelope, registration in decoded:
                 applied += await _apply(session, envelope, registration)  # type: ignore[arg-type]
+            await model.flush_refreshes(session=session)
         summary.applied += applied
         summary.duplicates += len(decoded) - applied
         return

@@ -22,7 +22,7 @@ from shared.auth import Principal, require_roles
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 Analyst = Annotated[Principal, require_roles("analyst", "supervisor", "auditor")]
-CSV = {200: {"content": {"text/csv": {}}}}
+CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}}}
 
 
 def wants_csv(request: Request) -> bool:

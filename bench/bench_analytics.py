@@ -1,0 +1,297 @@
+"""Benchmark of the analytics reports on 1,000,000 complaints, and of the rebuild rate.
+
+    uv run python bench/bench_analytics.py [--complaints 1000000] [--suggestions 100000]
+                                           [--rebuild-complaints 2000] [--repeat 5]
+
+1. Creates a scratch database (dropped at the end) with analytics' migrations and loads
+   ``--complaints`` synthetic complaints (services/analytics/synthetic.py distributions:
+   channel, category, priority, region mix, resolution times, follow-up outcomes, remedies)
+   received over the last two years straight into ``complaint_fact`` with COPY, plus
+   ``--suggestions`` suggestions; then VACUUM ANALYZE.
+2. Times every report (median of ``--repeat`` runs after one warm-up), over the whole range
+   and over typical windows, and the scrape-time business-metrics refresh.
+3. Produces the events of ``--rebuild-complaints`` complaints (and a tenth as many
+   suggestions) to a topic prefix of its own and times ``rebuild`` into a second scratch
+   database: events per second. Baseline in the same run: the same events applied one
+   transaction per event (the live consumer's unit of work), to show the batching gain.
+
+Prints one line per figure; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from services.analytics import reports, synthetic
+from services.analytics.metrics import build_metrics
+from services.analytics.rebuild import RebuildSummary, apply_batch, rebuild
+from shared import devinfra, migrations
+from shared.config import PlatformSettings
+from shared.db import make_engine, make_sessionmaker
+from shared.events.envelope import to_wire
+from shared.events.registry import all_topics
+from shared.kafka.producer import make_producer
+
+TZ = "Asia/Shanghai"
+COLUMNS = (
+    "complaint_id", "reference", "channel", "customer_key", "received_at", "received_day",
+    "branch_code", "region", "category", "product_line", "priority", "department",
+    "opened_at", "due_at", "status", "status_at", "acknowledged_at", "ack_seconds",
+    "escalation_count", "extension_count", "reopen_count", "resolved_at",
+    "resolution_working_days", "resolution_seconds", "res_clocks_done", "res_clocks_on_time",
+    "ack_clock_done", "ack_clock_on_time", "breaches_resolution", "remedy",
+    "compensation_minor", "closed_at", "visits_done", "visits_unreachable",
+    "visits_unsatisfied", "score_n", "score_sum", "score_1", "score_2", "score_3", "score_4",
+    "score_5",
+)  # fmt: skip
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def complaint_row(p: synthetic.ComplaintPlan, zone: ZoneInfo) -> tuple[Any, ...]:
+    """The ``complaint_fact`` row the handlers would derive from ``p``'s events."""
+    t0 = p.received_at
+    ack = t0 + timedelta(hours=3) if p.acknowledged else None
+    resolved = t0 + timedelta(days=(p.working_days or 0) * 1.4) if p.resolved else None
+    closed = resolved + timedelta(days=2) if resolved and p.followup else None
+    status = "closed" if closed else "result_notified" if resolved else "acknowledged"
+    visits = 1 if p.followup else 0
+    scores = [int(p.score == i) for i in range(1, 6)]
+    return (
+        uuid.UUID(p.complaint_id), "C-" + p.complaint_id[:6], p.channel, p.customer_key, t0,
+        t0.astimezone(zone).date(), p.branch_code, p.region, p.category, p.product_line,
+        p.priority, p.department, t0 + timedelta(seconds=5), t0 + timedelta(days=7), status,
+        closed or resolved or ack or t0, ack, 10800.0 if ack else None, int(p.escalated),
+        int(p.extended), int(p.reopened), resolved, p.working_days,
+        (resolved - t0).total_seconds() if resolved else None,
+        int(p.resolved) + int(p.reopened), int(p.on_time) + int(p.reopened), int(p.acknowledged),
+        int(p.acknowledged), int(p.breached), p.remedy, p.compensation_minor, closed, visits,
+        int(p.followup == "unreachable"), int(p.followup == "unsatisfied"),
+        int(p.score is not None), p.score or 0, *scores,
+    )  # fmt: skip
+
+
+async def load(url: str, n: int, n_suggestions: int) -> float:
+    """Load ``n`` complaints and ``n_suggestions`` suggestions; return seconds taken."""
+    rng = random.Random(20261129)
+    zone = ZoneInfo(TZ)
+    end = datetime.now(UTC)
+    started = time.perf_counter()
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        batch = 50_000
+        for first in range(0, n, batch):
+            rows = [
+                complaint_row(
+                    synthetic.plan_complaint(
+                        rng, synthetic.received_instant(rng, days=730, end=end), customers=400_000
+                    ),
+                    zone,
+                )
+                for _ in range(min(batch, n - first))
+            ]
+            await conn.copy_records_to_table(
+                "complaint_fact", schema_name="analytics", records=rows, columns=COLUMNS
+            )
+        srows = []
+        for _ in range(n_suggestions):
+            t = synthetic.received_instant(rng, days=730, end=end)
+            r = rng.random()
+            decision = (
+                None if r < 0.15 else "rejected" if r < 0.35 else "declined" if r < 0.65
+                else "adopted"
+            )  # fmt: skip
+            decided = t + timedelta(days=rng.randint(2, 20)) if decision else None
+            implemented = (
+                decided + timedelta(days=rng.randint(10, 90))
+                if decision == "adopted" and rng.random() < 0.7
+                else None
+            )
+            srows.append(
+                (uuid.uuid4(), rng.choice(list(synthetic.CHANNEL_WEIGHTS)),
+                 f"cus_{rng.randint(1, 400_000)}", t, t.astimezone(zone).date(),
+                 rng.choice(list(synthetic.CATEGORIES)), decision, decided, implemented,
+                 rng.random() < 0.8 if implemented else None)
+            )  # fmt: skip
+        await conn.copy_records_to_table(
+            "suggestion_fact",
+            schema_name="analytics",
+            records=srows,
+            columns=(
+                "suggestion_id", "channel", "customer_key", "received_at", "received_day",
+                "category", "decision", "decided_at", "implemented_at", "implemented_on_time",
+            ),
+        )  # fmt: skip
+        await conn.execute("VACUUM ANALYZE analytics.complaint_fact")
+        await conn.execute("VACUUM ANALYZE analytics.suggestion_fact")
+    finally:
+        await conn.close()
+    return time.perf_counter() - started
+
+
+async def time_reports(url: str, repeat: int) -> list[tuple[str, float]]:
+    """Return ``(report, median milliseconds)`` for every report and window."""
+    engine = make_engine(url, pool_size=2)
+    sm = make_sessionmaker(engine)
+    zone = ZoneInfo(TZ)
+    today = datetime.now(zone).date()
+    month_ago = datetime.combine(today - timedelta(days=30), datetime.min.time(), zone)
+    year_ago = datetime.combine(today - timedelta(days=365), datetime.min.time(), zone)
+    all_ = reports.Filters(tz=TZ)
+    month = reports.Filters(from_=month_ago, tz=TZ)
+    year = reports.Filters(from_=year_ago, tz=TZ)
+    phone = reports.Filters(values={"channel": ("phone",)}, tz=TZ)
+
+    def trend(f: reports.Filters, g: reports.Granularity) -> Callable[[Any], Awaitable[Any]]:
+        return lambda s: reports.trend(session=s, filters=f, granularity=g)
+
+    cases: list[tuple[str, Callable[[Any], Awaitable[Any]]]] = [
+        ("trend day, 2 years", trend(all_, "day")),
+        ("trend week, 2 years", trend(all_, "week")),
+        ("trend month, 2 years", trend(all_, "month")),
+        ("trend month by channel, 1 year",
+         lambda s: reports.trend(session=s, filters=year, granularity="month", by="channel")),
+        ("trend day, last 30 days", trend(month, "day")),
+        ("types, 2 years", lambda s: reports.types(session=s, filters=all_)),
+        ("types, phone only, 2 years", lambda s: reports.types(session=s, filters=phone)),
+        ("types, last 30 days", lambda s: reports.types(session=s, filters=month)),
+        ("handling, 2 years", lambda s: reports.handling(session=s, filters=all_)),
+        ("handling, 1 year", lambda s: reports.handling(session=s, filters=year)),
+        ("handling, last 30 days", lambda s: reports.handling(session=s, filters=month)),
+        ("cross channel x category, 2 years",
+         lambda s: reports.cross(session=s, filters=all_, rows="channel", cols="category")),
+        ("cross region x priority, last 30 days",
+         lambda s: reports.cross(session=s, filters=month, rows="region", cols="priority")),
+        ("spikes by category (28-day baseline)",
+         lambda s: reports.spikes(session=s, filters=all_, dimension="category", day=today)),
+        ("spikes by branch (28-day baseline)",
+         lambda s: reports.spikes(session=s, filters=all_, dimension="branch", day=today)),
+        ("repeats, last 30 days", lambda s: reports.repeats(session=s, filters=month)),
+        ("repeats, 2 years", lambda s: reports.repeats(session=s, filters=all_)),
+        ("suggestions, 2 years", lambda s: reports.suggestions(session=s)),
+        ("business metrics refresh (scrape)", lambda s: build_metrics(s)),
+    ]  # fmt: skip
+    out = []
+    try:
+        for name, run in cases:
+            timings = []
+            for i in range(repeat + 1):
+                async with sm() as session, session.begin():
+                    t = time.perf_counter()
+                    await run(session)
+                    if i:
+                        timings.append((time.perf_counter() - t) * 1000)
+            out.append((name, statistics.median(timings)))
+            print(f"  {name:<42} {statistics.median(timings):8.1f} ms", flush=True)
+    finally:
+        await engine.dispose()
+    return out
+
+
+async def time_rebuild(server: str, n: int) -> tuple[RebuildSummary, float, int]:
+    """Produce ``n`` complaints' events, rebuild them into a scratch database.
+
+    Returns:
+        The rebuild summary, the per-event-transaction baseline in events/s, and the
+        number of events.
+    """
+    settings = PlatformSettings()
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    devinfra.create_topics(settings.kafka_bootstrap_servers, all_topics(), prefix=prefix)
+    rng = random.Random(7)
+    events = []
+    for _ in range(n):
+        p = synthetic.plan_complaint(rng, synthetic.received_instant(rng, days=60))
+        events += synthetic.complaint_events(p)
+    for _ in range(n // 10):
+        events += synthetic.suggestion_events(rng, synthetic.received_instant(rng, days=60))
+    producer = make_producer(settings.kafka_bootstrap_servers, client_id="bench-analytics")
+    await producer.start()
+    try:
+        futures = []
+        for topic, envelope in events:
+            key, value, headers = to_wire(envelope)
+            futures.append(
+                await producer.send(prefix + topic, value=value, key=key, headers=headers)
+            )
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    target = devinfra.create_database(server, f"bench_rebuild_{uuid.uuid4().hex[:8]}")
+    baseline_db = devinfra.create_database(server, f"bench_rebuild_{uuid.uuid4().hex[:8]}")
+    try:
+        for url in (target, baseline_db):
+            await asyncio.to_thread(migrations.upgrade, "analytics", database_url=url)
+        summary = await rebuild(
+            database_url=target,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic_prefix=prefix,
+        )
+        # Baseline: the same events, one transaction each (the live consumer's unit of work).
+        from aiokafka.structs import ConsumerRecord
+
+        engine = make_engine(baseline_db, pool_size=2)
+        sm = make_sessionmaker(engine)
+        base = RebuildSummary(group="baseline")
+        sample = events[: min(len(events), 3000)]
+        t = time.perf_counter()
+        for topic, envelope in sample:
+            key, value, headers = to_wire(envelope)
+            record = ConsumerRecord(topic, 0, 0, 0, 0, key, value, None, len(key), len(value),
+                                    headers)  # fmt: skip
+            await apply_batch(sessionmaker=sm, records=[record], summary=base)
+        baseline_rate = len(sample) / (time.perf_counter() - t)
+        await engine.dispose()
+    finally:
+        for url in (target, baseline_db):
+            await asyncio.to_thread(devinfra.drop_database, server, url.rsplit("/", 1)[1])
+    return summary, baseline_rate, len(events)
+
+
+async def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description="analytics report and rebuild benchmark")
+    parser.add_argument("--complaints", type=int, default=1_000_000)
+    parser.add_argument("--suggestions", type=int, default=100_000)
+    parser.add_argument("--rebuild-complaints", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    server = PlatformSettings().database_url
+    name = f"bench_analytics_{uuid.uuid4().hex[:8]}"
+    url = devinfra.create_database(server, name)
+    try:
+        await asyncio.to_thread(migrations.upgrade, "analytics", database_url=url)
+        seconds = await load(url, args.complaints, args.suggestions)
+        print(f"loaded {args.complaints} complaints and {args.suggestions} suggestions "
+              f"in {seconds:.1f}s (synthetic, {date.today()})")  # fmt: skip
+        print(f"report timings (median of {args.repeat}, target < 200 ms):")
+        timings = await time_reports(url, args.repeat)
+        over = [n for n, ms in timings if ms >= 200]
+        print(f"  {len(timings) - len(over)}/{len(timings)} under 200 ms; over: {over or '-'}")
+    finally:
+        await asyncio.to_thread(devinfra.drop_database, server, name)
+    if args.rebuild_complaints:
+        summary, baseline, n_events = await time_rebuild(server, args.rebuild_complaints)
+        print(
+            f"rebuild: {n_events} events ({summary.applied} applied) in {summary.seconds:.1f}s "
+            f"= {summary.events_per_second:.0f} events/s (batches of 500 per transaction); "
+            f"baseline one transaction per event: {baseline:.0f} events/s "
+            f"(ratio {summary.events_per_second / baseline:.1f}x)"
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
