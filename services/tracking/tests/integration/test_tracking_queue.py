@@ -56,3 +56,6 @@ async def test_queue_filters_and_order(
     assert r.status_code == 422
     r = await tracking_client.get("/v1/cases")
     assert r.status_code == 401
+    metrics = (await tracking_client.get("/metrics")).text
+    assert 'tracking_case_transitions_total{action="assign"}' in metrics
+    assert "tracking_provisional_due_dates_total" in metrics
