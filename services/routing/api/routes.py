@@ -199,7 +199,7 @@ async def classify(
     """Classify ``text`` as a complaint would be, without storing or publishing anything."""
     runtime: routing_service.RoutingRuntime = request.app.state.runtime
     prediction = await routing_service.classify_text(
-        runtime, body.text, language=body.language, product_hint=body.product
+        runtime, body.text, language=body.language, product_hint=body.product, channel=body.channel
     )
     prio = priority_rules.assess(
         category=prediction.category,

@@ -9,7 +9,8 @@ Usage::
     pred.category, pred.product_line, pred.confidence, pred.explanation
 
 Rules (keywords and regexes per language, :mod:`.rules`) and a statistical model
-(TF-IDF + calibrated linear SVM, :mod:`.model`) are combined per target:
+(TF-IDF features, a narrative/query gate and calibrated linear SVM experts, :mod:`.model`)
+are combined per target:
 
 - English (and other Latin-script text): the model decides; a strong rule (weight >= 0.8)
   overrides a model prediction whose probability is below 0.3, and a rule that agrees
@@ -37,7 +38,16 @@ import numpy as np
 
 from services.routing.classifier import rules as rules_mod
 from services.routing.classifier.language import UNDETERMINED, detect_language
-from services.routing.classifier.model import TARGETS, Target, prepare_text, top_features
+from services.routing.classifier.model import (
+    EXPERTS,
+    TARGETS,
+    FastCalibrated,
+    FastGate,
+    Target,
+    featurize,
+    prepare_text,
+    top_features,
+)
 from services.routing.classifier.taxonomy import (
     CATEGORIES,
     OTHER,
@@ -59,7 +69,7 @@ log = logging.getLogger(__name__)
 ARTIFACTS_DIR = Path(__file__).resolve().parent.parent / "artifacts"
 """Folder of the shipped artifacts, one sub-folder per version."""
 ARTIFACT_FILE = "model.joblib"
-ARTIFACT_FORMAT = 1
+ARTIFACT_FORMAT = 2
 
 MAX_INPUT_CHARS = 20000
 """Longer input is cut to this many characters before anything else."""
@@ -69,6 +79,11 @@ MODEL_ALONE_MIN = 0.6
 """For Chinese (and other non-Latin) text without rule hits, trust the model from here on."""
 FALLBACK_CONFIDENCE = 0.1
 """Confidence of the ``other`` fallback when the model is unsure and no rule fired."""
+CHANNEL_PRODUCT_LINES: dict[str, str] = {"mobile_app": "digital_banking"}
+"""Product line implied by the intake channel when the text names none: a complaint sent
+from inside the mobile-banking app with no product named ("太差了", "用不了") is about the
+app. Used only when neither a rule nor a confident model decided the product line."""
+CHANNEL_CONFIDENCE = 0.6
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\ufeff]")
 
 
@@ -89,7 +104,9 @@ class Prediction:
             code, weight, matched), ``keywords`` (matched rule keywords and the strongest
             model terms), ``model_features`` (per target, the top terms with weights for the
             predicted class), ``model_top`` (per target, the three most probable classes),
-            ``decided_by`` (per target: model, rules, model+rules, product_hint, fallback)
+            ``decided_by`` (per target: model, rules, model+rules, product_hint, channel,
+            fallback), ``narrative_weight`` (the gate's P(narrative), which weighs the
+            narrative expert against the query expert)
             and ``model_version``.
     """
 
@@ -169,15 +186,29 @@ class ComplaintClassifier:
         """Wrap a loaded artifact dict (see :func:`services.routing.classifier.train.train`).
 
         Raises:
-            ValueError: the dict is not a classifier artifact of a known format.
+            ValueError: the dict is not a classifier artifact of format 2.
         """
-        if artifact.get("format") != ARTIFACT_FORMAT or "vectorizer" not in artifact:
-            raise ValueError("not a complaint-classifier artifact of format 1")
+        if artifact.get("format") != ARTIFACT_FORMAT or "experts" not in artifact:
+            raise ValueError(f"not a complaint-classifier artifact of format {ARTIFACT_FORMAT}")
         self._artifact = dict(artifact)
         self.version: str = str(artifact["version"])
-        self._vectorizer = artifact["vectorizer"]
-        self._models = {t: artifact[t] for t in TARGETS}
-        self._feature_names = self._vectorizer.get_feature_names_out()
+        self._word = artifact["word_vectorizer"]
+        self._char = artifact["char_vectorizer"]
+        self._gate = FastGate(artifact["gate"])
+        self._experts: dict[Target, dict[str, Any]] = {
+            t: dict(artifact["experts"][t]) for t in TARGETS
+        }
+        self._fast = {t: {e: FastCalibrated(self._experts[t][e]) for e in EXPERTS} for t in TARGETS}
+        self._classes: dict[Target, list[str]] = {
+            t: sorted({str(c) for e in EXPERTS for c in self._experts[t][e].classes_})
+            for t in TARGETS
+        }
+        self._feature_names = np.concatenate(
+            [
+                np.char.add("word__", self._word.get_feature_names_out().astype(str)),
+                np.char.add("char__", self._char.get_feature_names_out().astype(str)),
+            ]
+        )
         self._product_names: dict[str, str] = {
             k.lower(): v for k, v in artifact.get("product_name_map", {}).items()
         }
@@ -213,7 +244,12 @@ class ComplaintClassifier:
         return {k: self._artifact.get(k) for k in keys}
 
     def predict(
-        self, text: str, *, language: str | None = None, product_hint: str | None = None
+        self,
+        text: str,
+        *,
+        language: str | None = None,
+        product_hint: str | None = None,
+        channel: str | None = None,
     ) -> Prediction:
         """Classify one complaint text.
 
@@ -223,11 +259,15 @@ class ComplaintClassifier:
                 the scripts when ``None``.
             product_hint: a product-line code or a CFPB product name known from the channel
                 (e.g. the form's product field); when recognised it fixes the product line.
+            channel: the intake channel (``"mobile_app"``, ...); when the text decides no
+                product line, :data:`CHANNEL_PRODUCT_LINES` may (explained as ``channel``).
 
         Returns:
             The prediction; never raises for a ``str`` input.
         """
-        return self.predict_many([text], language=language, product_hints=[product_hint])[0]
+        return self.predict_many(
+            [text], language=language, product_hints=[product_hint], channels=[channel]
+        )[0]
 
     def predict_many(
         self,
@@ -235,6 +275,7 @@ class ComplaintClassifier:
         *,
         language: str | None = None,
         product_hints: Sequence[str | None] | None = None,
+        channels: Sequence[str | None] | None = None,
     ) -> list[Prediction]:
         """Classify a batch (faster than one by one: one featurisation for all texts).
 
@@ -242,15 +283,17 @@ class ComplaintClassifier:
             texts: the complaint texts.
             language: one language for all texts, or ``None`` to detect per text.
             product_hints: ``None`` or one hint (or ``None``) per text.
+            channels: ``None`` or one intake channel (or ``None``) per text; see
+                :data:`CHANNEL_PRODUCT_LINES`.
 
         Returns:
             One prediction per text, in order. Never raises for ``str`` inputs.
         """
         hints: Sequence[str | None] = product_hints or [None] * len(texts)
+        via: Sequence[str | None] = channels or [None] * len(texts)
         try:
             cleaned = [_clean(t) if isinstance(t, str) else "" for t in texts]
-            matrix = self._vectorizer.transform([prepare_text(t) for t in cleaned]).tocsr()
-            probas = {t: self._models[t].predict_proba(matrix) for t in TARGETS}
+            matrix, gates, probas = self._model_probabilities(cleaned)
         except Exception as exc:  # never let the model break intake; fall back per text
             log.exception("classifier.batch_failed")
             return [self._fallback(language or UNDETERMINED, exc) for _ in texts]
@@ -258,14 +301,38 @@ class ComplaintClassifier:
         for i, text in enumerate(cleaned):
             try:
                 probs = {
-                    t: dict(zip(self._models[t].classes_, map(float, probas[t][i]), strict=True))
+                    t: dict(zip(self._classes[t], map(float, probas[t][i]), strict=True))
                     for t in TARGETS
                 }
-                out.append(self._combine(text, matrix[i], probs, language, hints[i]))
+                out.append(
+                    self._combine(
+                        text, matrix[i], float(gates[i]), probs, language, hints[i], via[i]
+                    )
+                )
             except Exception as exc:
                 log.exception("classifier.predict_failed")
                 out.append(self._fallback(language or UNDETERMINED, exc))
         return out
+
+    def _model_probabilities(
+        self, cleaned: Sequence[str]
+    ) -> tuple[Any, np.ndarray[Any, Any], dict[Target, np.ndarray[Any, Any]]]:
+        """Return (features, P(narrative) per text, per target the mixed class probabilities).
+
+        Probabilities have shape (n_texts, n_classes) in the order of ``self._classes``.
+        """
+        prepared = [prepare_text(t) for t in cleaned]
+        matrix = featurize(self._word, self._char, prepared)
+        gates = self._gate.narrative_probability(matrix, prepared)
+        probas: dict[Target, np.ndarray[Any, Any]] = {}
+        for target in TARGETS:
+            mixed = np.zeros((len(prepared), len(self._classes[target])))
+            for expert, weight in (("narrative", gates), ("query", 1.0 - gates)):
+                fast = self._fast[target][expert]
+                cols = [self._classes[target].index(str(c)) for c in fast.classes_]
+                mixed[:, cols] += weight[:, np.newaxis] * fast.predict_proba(matrix)
+            probas[target] = mixed
+        return matrix, gates, probas
 
     def predict_model_only(self, texts: Sequence[str]) -> dict[Target, list[str]]:
         """Return the model's labels without rules (for evaluation and diagnostics).
@@ -279,8 +346,8 @@ class ComplaintClassifier:
         Raises:
             Exception: whatever scikit-learn raises on unusable input (unlike ``predict``).
         """
-        matrix = self._vectorizer.transform([prepare_text(_clean(t)) for t in texts])
-        return {t: [str(c) for c in self._models[t].predict(matrix)] for t in TARGETS}
+        _, _, probas = self._model_probabilities([_clean(t) for t in texts])
+        return {t: [self._classes[t][int(j)] for j in probas[t].argmax(axis=1)] for t in TARGETS}
 
     def _fallback(self, language: str, exc: BaseException) -> Prediction:
         return Prediction(
@@ -313,9 +380,11 @@ class ComplaintClassifier:
         self,
         text: str,
         row: Any,
+        narrative: float,
         probs: dict[Target, dict[str, float]],
         language: str | None,
         product_hint: str | None,
+        channel: str | None = None,
     ) -> Prediction:
         lang = re.split(r"[-_]", language.strip().lower())[0] if language else ""
         lang = lang or detect_language(text)
@@ -335,6 +404,12 @@ class ComplaintClassifier:
         hinted = self._hint_product_line(product_hint)
         if hinted is not None:
             results["product_line"] = (hinted, 0.99, "product_hint")
+        elif results["product_line"][2] == "fallback" and channel in CHANNEL_PRODUCT_LINES:
+            results["product_line"] = (
+                CHANNEL_PRODUCT_LINES[channel],
+                CHANNEL_CONFIDENCE,
+                "channel",
+            )
         valid = {"category": CATEGORIES, "product_line": PRODUCT_LINES}
         features: dict[str, list[dict[str, object]]] = {}
         for target in TARGETS:
@@ -342,13 +417,21 @@ class ComplaintClassifier:
             if code not in valid[target]:  # a stale artifact with other codes
                 results[target] = (OTHER, 0.0, "fallback")
                 code = OTHER
-            if has_features and code in self._models[target].classes_:
-                features[target] = [
-                    vars(f)
-                    for f in top_features(row, self._models[target], code, self._feature_names)
-                ]
-            else:
-                features[target] = []
+            # explain with the expert that weighs most for this text
+            order = ("narrative", "query") if narrative >= 0.5 else ("query", "narrative")
+            expert = next(
+                (
+                    self._experts[target][e]
+                    for e in order
+                    if code in self._experts[target][e].classes_
+                ),
+                None,
+            )
+            features[target] = (
+                [vars(f) for f in top_features(row, expert, code, self._feature_names)]
+                if has_features and expert is not None
+                else []
+            )
         keywords = list(dict.fromkeys(k for h in hits for k in h.matched))
         for target in TARGETS:
             keywords.extend(str(f["term"]) for f in features[target][:3] if f["kind"] == "word")
@@ -375,6 +458,7 @@ class ComplaintClassifier:
                 "model_features": features,
                 "model_top": top if has_features else {},
                 "decided_by": {"category": cat_how, "product_line": pl_how},
+                "narrative_weight": round(narrative, 4) if has_features else None,
                 "model_version": self.version,
             },
         )

