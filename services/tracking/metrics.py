@@ -44,3 +44,8 @@ DUE_DATES_RECOMPUTED = Counter(
     "tracking_due_dates_recomputed_total",
     "Open clocks whose due time changed after a calendar change.",
 )
+CALENDAR_PROVISIONAL_YEARS = Gauge(
+    "tracking_calendar_provisional_years",
+    "Years in use (due dates of running clocks) without an official holiday schedule, so "
+    "their due dates are provisional; alert when > 0 (docs/metrics.md CfpProvisionalCalendarYear).",
+)

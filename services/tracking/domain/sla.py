@@ -238,7 +238,12 @@ async def sweep_once(
 async def refresh_calendar_metrics(
     *, session: AsyncSession, holder: CalendarHolder, now: datetime
 ) -> int:
-    """Update the provisional-calendar gauges; return the running provisional clocks."""
+    """Update the provisional-calendar gauges; return the running provisional clocks.
+
+    Gauges: ``tracking_calendar_year_provisional{year}`` (current and next year),
+    ``tracking_provisional_open_clocks`` and ``tracking_calendar_provisional_years``
+    (distinct due-date years of running provisional clocks).
+    """
     calendar = holder.calendar
     year = calendar.local_date(now).year
     for y in (year, year + 1):
@@ -246,12 +251,19 @@ async def refresh_calendar_metrics(
             1 if calendar.is_provisional(y) else 0
         )
     k = tables.case_clock
-    count = await session.scalar(
-        select(func.count())
-        .select_from(k)
-        .where(and_(k.c.provisional.is_(True), k.c.stopped_at.is_(None)))
-    )
-    tracking_metrics.PROVISIONAL_OPEN_CLOCKS.set(int(count or 0))
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count(func.distinct(func.extract("year", k.c.due_date))),
+            )
+            .select_from(k)
+            .where(and_(k.c.provisional.is_(True), k.c.stopped_at.is_(None)))
+        )
+    ).one()
+    count = int(row[0] or 0)
+    tracking_metrics.PROVISIONAL_OPEN_CLOCKS.set(count)
+    tracking_metrics.CALENDAR_PROVISIONAL_YEARS.set(int(row[1] or 0))
     return int(count or 0)
 
 

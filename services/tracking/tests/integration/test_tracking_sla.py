@@ -215,3 +215,21 @@ async def test_restart_in_warning_window_neither_loses_nor_repeats(
     assert row.warned_at is not None
     assert row.breached_at is None
     assert row.next_check_at == now + timedelta(hours=3)  # next: the breach at due_at
+
+
+async def test_provisional_calendar_gauges(tsm: async_sessionmaker[AsyncSession]) -> None:
+    from prometheus_client import REGISTRY
+
+    from services.tracking.domain.calendar import CalendarHolder
+
+    await open_case(tsm, datetime(2028, 3, 1, 2, 0, tzinfo=UTC))  # 2028: no official schedule
+    holder = CalendarHolder("Asia/Shanghai")
+    async with tsm() as session, session.begin():
+        await holder.refresh(session)
+        running = await sla.refresh_calendar_metrics(
+            session=session, holder=holder, now=datetime(2027, 12, 1, tzinfo=UTC)
+        )
+    assert running >= 1
+    assert (REGISTRY.get_sample_value("tracking_calendar_provisional_years") or 0) >= 1
+    assert REGISTRY.get_sample_value("tracking_provisional_open_clocks") == running
+    assert REGISTRY.get_sample_value("tracking_calendar_year_provisional", {"year": "2028"}) == 1
