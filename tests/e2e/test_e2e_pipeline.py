@@ -8,15 +8,12 @@ analytics counts exactly what intake accepted.
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
-from shared.events.registry import SERVICES
 from shared.replay import read_rows, replay
 from shared.runner import ServiceSupervisor
 from shared.workcalendar import WorkingDayCalendar
@@ -25,30 +22,9 @@ pytestmark = pytest.mark.e2e
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "cfpb_complaints_sample.csv"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def services(platform_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceSupervisor]:
-    sup = ServiceSupervisor(
-        env=platform_env,
-        ports={name: free_port() for name in SERVICES},
-        log_dir=tmp_path_factory.mktemp("service-logs"),
-    )
-    sup.start()
-    try:
-        sup.wait_ready(timeout_seconds=120)
-        yield sup
-    finally:
-        codes = sup.stop()
-        # uvicorn re-raises the SIGTERM it handled after a graceful shutdown: -15, not -9.
-        assert all(code in (0, -15) for code in codes.values()), codes
-
-
-async def _wait_for_cases(client: httpx.AsyncClient, expected: int, timeout: float = 180.0) -> dict[str, dict]:
+async def _wait_for_cases(
+    client: httpx.AsyncClient, expected: int, timeout: float = 180.0
+) -> dict[str, dict]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     cases: dict[str, dict] = {}
@@ -75,13 +51,17 @@ async def test_replayed_complaints_reach_cases_with_due_dates_and_analytics(
     rows = read_rows(SAMPLE)
     assert len(rows) >= 200
     token = token_for("intake_client")["Authorization"].removeprefix("Bearer ")
-    summary = await replay(rows, intake_url=services.url("intake"), token=token, rate_per_second=0, concurrency=8)
+    summary = await replay(
+        rows, intake_url=services.url("intake"), token=token, rate_per_second=0, concurrency=8
+    )
     assert summary.sent == len(rows)
     assert not summary.rejected, summary.rejected
     assert summary.accepted == len(rows)
 
     staff = token_for("supervisor")
-    async with httpx.AsyncClient(base_url=services.url("tracking"), headers=staff, timeout=30) as tracking:
+    async with httpx.AsyncClient(
+        base_url=services.url("tracking"), headers=staff, timeout=30
+    ) as tracking:
         cases = await _wait_for_cases(tracking, summary.accepted)
     assert set(cases) == set(summary.accepted_ids)
 
@@ -90,13 +70,18 @@ async def test_replayed_complaints_reach_cases_with_due_dates_and_analytics(
         case = cases[complaint_id]
         received = datetime.fromisoformat(body["received_at"])
         expected = calendar.deadline(received, 5)
-        assert case["due_date"] == expected.due_date.isoformat(), (complaint_id, body["received_at"])
+        assert case["due_date"] == expected.due_date.isoformat(), (
+            complaint_id,
+            body["received_at"],
+        )
         assert datetime.fromisoformat(case["due_at"]) == expected.due_at
         assert datetime.fromisoformat(case["received_at"]) == received
         assert case["status"] == "opened"
 
     analyst = token_for("analyst")
-    async with httpx.AsyncClient(base_url=services.url("analytics"), headers=analyst, timeout=30) as analytics:
+    async with httpx.AsyncClient(
+        base_url=services.url("analytics"), headers=analyst, timeout=30
+    ) as analytics:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 60
         while True:
@@ -114,13 +99,34 @@ async def test_replayed_complaints_reach_cases_with_due_dates_and_analytics(
     assert abs(sum(i["share"] for i in report["items"]) - 1.0) < 0.01
 
 
-async def test_bad_input_is_refused_and_stores_nothing(services: ServiceSupervisor, token_for) -> None:
+async def test_bad_input_is_refused_and_stores_nothing(
+    services: ServiceSupervisor, token_for
+) -> None:
     headers = token_for("intake_client")
-    async with httpx.AsyncClient(base_url=services.url("intake"), headers=headers, timeout=30) as intake:
+    async with httpx.AsyncClient(
+        base_url=services.url("intake"), headers=headers, timeout=30
+    ) as intake:
         cases = [
-            ({"channel": "carrier_pigeon", "customer": {"customer_number": "1"}, "description": "x"}, "channel"),
-            ({"channel": "web", "customer": {"customer_number": "1"}, "description": ""}, "description"),
-            ({"channel": "web", "customer": {"customer_number": "1"}, "description": "x" * 20001}, "description"),
+            (
+                {
+                    "channel": "carrier_pigeon",
+                    "customer": {"customer_number": "1"},
+                    "description": "x",
+                },
+                "channel",
+            ),
+            (
+                {"channel": "web", "customer": {"customer_number": "1"}, "description": ""},
+                "description",
+            ),
+            (
+                {
+                    "channel": "web",
+                    "customer": {"customer_number": "1"},
+                    "description": "x" * 20001,
+                },
+                "description",
+            ),
             (
                 {
                     "channel": "letter",
@@ -136,7 +142,9 @@ async def test_bad_input_is_refused_and_stores_nothing(services: ServiceSupervis
             assert r.status_code == 422, r.text
             assert r.headers["content-type"].startswith("application/problem+json")
             assert field in r.json()["detail"]
-        r = await intake.post("/v1/complaints", content=b"{not json", headers={"content-type": "application/json"})
+        r = await intake.post(
+            "/v1/complaints", content=b"{not json", headers={"content-type": "application/json"}
+        )
         assert r.status_code == 422
         r = await intake.post(
             "/v1/complaints",
@@ -144,7 +152,9 @@ async def test_bad_input_is_refused_and_stores_nothing(services: ServiceSupervis
             headers={"content-type": "application/json"},
         )
         assert r.status_code == 413
-    async with httpx.AsyncClient(base_url=services.url("analytics"), headers=token_for("analyst"), timeout=30) as a:
+    async with httpx.AsyncClient(
+        base_url=services.url("analytics"), headers=token_for("analyst"), timeout=30
+    ) as a:
         before = (await a.get("/v1/reports/complaints/types")).json()["total"]
         await asyncio.sleep(2)
         after = (await a.get("/v1/reports/complaints/types")).json()["total"]
