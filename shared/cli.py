@@ -326,6 +326,7 @@ def train_classifier(
             "<out>/extra_examples.csv and train on them too"
         ),
     ] = False,
+    docs: Annotated[bool, typer.Option(help="regenerate docs/classifier.md")] = True,
 ) -> None:
     """Train the complaint classifier from the public data and write a versioned artifact."""
     from services.routing.classifier import train as training
@@ -339,7 +340,13 @@ def train_classifier(
         )
         console.print(f"{len(exported)} override examples -> {out / 'extra_examples.csv'}")
         extra_examples += exported
-    report = training.train(data, out, fraction=fraction, extra_examples=extra_examples)
+    report = training.train(
+        data,
+        out,
+        fraction=fraction,
+        extra_examples=extra_examples,
+        docs_path=training.DEFAULT_DOCS if docs else None,
+    )
     console.print(
         f"artifact {report.artifact_path} ({report.artifact_bytes} bytes, {report.seconds:.0f} s)"
     )

@@ -25,7 +25,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from fastapi import FastAPI
 from httpx import AsyncClient
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import DBAPIError
 
 from services.routing import tables
 from services.routing.domain import examples
@@ -526,6 +527,13 @@ async def test_override_reroutes_audits_leaves_triage_and_keeps_the_example(
     assert row["action"] == "classification.override"
     assert row["details"]["to"]["department"] == "card_services"
     assert "13812345678" not in row["details"]["reason"]  # redacted
+
+    a = tables.audit_log
+    for change in (a.update().values(actor="someone else"), delete(a)):
+        async with app.state.sessionmaker() as session:
+            with pytest.raises(DBAPIError, match="append-only"):
+                async with session.begin():
+                    await session.execute(change.where(a.c.subject_id == cid))
 
     # Confirming the corrected classification reroutes nothing but is audited.
     again = await client.post(url, json={"reason": "checked again"}, headers=sup)
