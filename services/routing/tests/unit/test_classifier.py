@@ -157,3 +157,28 @@ def test_predict_many_matches_predict(clf: ComplaintClassifier) -> None:
     batch = clf.predict_many(texts)
     assert [p.category for p in batch] == [clf.predict(t).category for t in texts]
     assert len(batch) == 3
+
+
+def test_chinese_app_symptoms_and_the_channel_hint(clf: ComplaintClassifier) -> None:
+    for text in [
+        "点不进去，都好几天了",
+        "上不去了，连不上服务器",
+        "打开太慢了",
+        "求支持ip5",
+        "新版找不到转账",
+    ]:
+        pred = clf.predict(text)
+        assert pred.product_line == "digital_banking", text
+    assert clf.predict("点不进去，都好几天了").category == "technical_failure"
+    # Bare sentiment names no product: `other` (triage) unless the channel is the app.
+    bare = clf.predict("太差了，不满意")
+    assert bare.product_line == "other"
+    assert bare.confidence < 0.45
+    via_app = clf.predict("太差了，不满意", channel="mobile_app")
+    assert via_app.product_line == "digital_banking"
+    assert via_app.explanation["decided_by"]["product_line"] == "channel"  # type: ignore[index]
+    assert clf.predict("太差了，不满意", channel="branch").product_line == "other"
+    # A product named without any app word keeps its product line.
+    assert clf.predict("信用卡审核通过了却不给领卡").product_line == "cards"
+    # The channel never overrides what the text decided.
+    assert clf.predict("房贷利率太高", channel="mobile_app").product_line == "loans"
