@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.tracking import tables
@@ -17,8 +17,10 @@ from services.tracking.settings import TrackingSettings
 from shared.auth import Principal
 from shared.events import registry
 from shared.events.contracts.complaints import (
+    COMPLAINT_REROUTED_V1,
     COMPLAINT_ROUTED_V1,
     SUGGESTION_SCREENED_V1,
+    ComplaintRerouted,
     ComplaintRouted,
     SuggestionScreened,
 )
@@ -57,6 +59,12 @@ def build_handlers(settings: TrackingSettings, holder: CalendarHolder) -> Handle
         except ValueError as exc:  # e.g. a receipt instant outside the supported years
             raise PermanentError(f"cannot compute the deadline: {exc}") from exc
 
+    @handlers.on(registry.COMPLAINTS_REROUTED, COMPLAINT_REROUTED_V1, ComplaintRerouted)
+    async def on_complaint_rerouted(
+        event: Envelope[ComplaintRerouted], *, session: AsyncSession
+    ) -> None:
+        await apply_reroute(session=session, rerouted=event.data)
+
     @handlers.on(registry.SUGGESTIONS_SCREENED, SUGGESTION_SCREENED_V1, SuggestionScreened)
     async def on_suggestion_screened(
         event: Envelope[SuggestionScreened], *, session: AsyncSession
@@ -74,6 +82,67 @@ def build_handlers(settings: TrackingSettings, holder: CalendarHolder) -> Handle
         )
 
     return handlers
+
+
+class CaseNotOpenedYet(Exception):
+    """A reroute arrived before the case was opened (another topic): retried, then DLQ."""
+
+
+async def apply_reroute(*, session: AsyncSession, rerouted: ComplaintRerouted) -> bool:
+    """Apply a supervisor's override from routing to the case (issue 4 §6).
+
+    The case takes the new category, product line, priority and department and leaves the
+    triage queue; the timeline records the change. A case that already ended (closed,
+    withdrawn, merged) keeps its values: the override is only logged.
+
+    Returns:
+        True when the case changed.
+
+    Raises:
+        CaseNotOpenedYet: no case yet (the consumer retries with backoff, then dead-letters).
+    """
+    c = tables.case
+    row = (
+        await session.execute(
+            select(c.c.status, c.c.department, c.c.category, c.c.priority)
+            .where(c.c.id == rerouted.complaint_id)
+            .with_for_update()
+        )
+    ).first()
+    if row is None:
+        raise CaseNotOpenedYet(f"case {rerouted.complaint_id} not opened yet")
+    if row.status in lifecycle.TERMINAL:
+        log.info("tracking.reroute_ignored", case_id=rerouted.complaint_id, status=row.status)
+        return False
+    await session.execute(
+        update(c)
+        .where(c.c.id == rerouted.complaint_id)
+        .values(
+            category=rerouted.category,
+            product_line=rerouted.product_line,
+            priority=rerouted.priority,
+            department=rerouted.department,
+            needs_triage=False,
+            version=c.c.version + 1,
+            updated_at=datetime.now(UTC),
+        )
+    )
+    await session.execute(
+        insert(tables.case_event).values(
+            case_id=rerouted.complaint_id,
+            action="reroute",
+            from_status=row.status,
+            to_status=row.status,
+            actor=f"system:routing ({rerouted.rerouted_by})",
+            details={
+                "department": [row.department, rerouted.department],
+                "category": [row.category, rerouted.category],
+                "priority": [row.priority, rerouted.priority],
+                "rule_version": rerouted.rule_version,
+            },
+        )
+    )
+    return True
 
 
 async def handle_followup(
