@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from deploy_helpers import PLATFORM_ENV, REPO_ROOT, SECRET_ENV, by_name, of_kind
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from deploy_helpers import REPO_ROOT
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"

@@ -53,6 +53,7 @@ def test_builtin_kinds_match_kubernetes_schemas(
     rendered: dict[str, list[dict[str, Any]]], overlay: str
 ) -> None:
     import kubernetes_validate
+
     errors, checked = [], 0
     for obj in rendered[overlay]:
         if _key(obj) in CRD_SCHEMAS:
@@ -256,7 +257,7 @@ def test_prod_has_monitoring_and_no_secret(rendered: dict[str, list[dict[str, An
     assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/part-of": "cfp"}
     assert [e["path"] for e in monitor["spec"]["endpoints"]] == ["/metrics"]
     assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["http"]
-    assert "cfp" in by_name(prod, "PrometheusRule")
+    assert {"cfp-alerts", "cfp-platform"} <= set(by_name(prod, "PrometheusRule"))
     assert not of_kind(prod, "Secret"), "prod secrets come from the secret manager"
     config = of_kind(prod, "ConfigMap")[0]["data"]
     assert config["CFP_ENVIRONMENT"] == "production"
@@ -280,6 +281,7 @@ def test_secret_template_is_placeholders_only() -> None:
         resources = yaml.safe_load(kustomization.read_text(encoding="utf-8")).get("resources", [])
         assert "secret.template.yaml" not in resources, kustomization
     import kubernetes_validate
+
     kubernetes_validate.validate(secret, KUBERNETES_VERSION, strict=True)
 
 
