@@ -20,7 +20,12 @@ def build_handlers(runtime: routing_service.RoutingRuntime) -> HandlerRegistry:
     """Return routing's handler registry bound to ``runtime``."""
     handlers = HandlerRegistry()
 
-    @handlers.on(registry.COMPLAINTS_RECEIVED, COMPLAINT_RECEIVED_V1, ComplaintReceived)
+    async def prepare(events: list[Envelope[ComplaintReceived]]) -> None:
+        await routing_service.prepare_batch(runtime, [e.data for e in events])
+
+    @handlers.on(
+        registry.COMPLAINTS_RECEIVED, COMPLAINT_RECEIVED_V1, ComplaintReceived, prepare=prepare
+    )
     async def on_complaint_received(
         event: Envelope[ComplaintReceived], *, session: AsyncSession
     ) -> None:

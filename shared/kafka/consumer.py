@@ -5,8 +5,9 @@ Handlers are typed async functions registered per event ``type``::
     handlers = HandlerRegistry()
 
     @handlers.on(COMPLAINTS_RECEIVED, "complaints.received.v1", ComplaintReceived)
-    async def on_complaint_received(event: Envelope[ComplaintReceived], *, session: AsyncSession) -> None:
-        ...
+    async def on_complaint_received(
+        event: Envelope[ComplaintReceived], *, session: AsyncSession
+    ) -> None: ...
 
 For each message the wrapper opens a transaction, inserts ``(consumer, event_id)`` into
 the service's ``processed_events`` table (a conflict means a redelivery: skip), runs the
@@ -41,6 +42,7 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 Handler = Callable[..., Awaitable[None]]
+Prepare = Callable[[list[Envelope[Any]]], Awaitable[None]]
 
 
 class PermanentError(Exception):
@@ -49,12 +51,18 @@ class PermanentError(Exception):
 
 @dataclass(frozen=True)
 class Registration:
-    """One handler: the logical topic it listens on, the event type, the payload model."""
+    """One handler: the logical topic it listens on, the event type, the payload model.
+
+    ``prepare``, when set, receives the valid events of this type in each polled batch
+    before they are handled one by one, so CPU-heavy work (a classifier) can run once per
+    batch; it must not write to the database, and its failure only costs that speed-up.
+    """
 
     topic: str
     event_type: str
     payload: type[BaseModel]
     handler: Handler
+    prepare: Prepare | None = None
 
 
 class HandlerRegistry:
@@ -64,12 +72,24 @@ class HandlerRegistry:
         self.by_type: dict[str, Registration] = {}
 
     def on(
-        self, topic: str, event_type: str, payload: type[BaseModel]
+        self,
+        topic: str,
+        event_type: str,
+        payload: type[BaseModel],
+        *,
+        prepare: Prepare | None = None,
     ) -> Callable[[Handler], Handler]:
-        """Register the decorated function for ``event_type`` arriving on ``topic``."""
+        """Register the decorated function for ``event_type`` arriving on ``topic``.
+
+        Args:
+            topic: logical topic (from :mod:`shared.events.registry`).
+            event_type: versioned type, e.g. ``complaints.received.v1``.
+            payload: the payload model the envelope's ``data`` is validated against.
+            prepare: optional batch hook (see :class:`Registration`).
+        """
 
         def register(fn: Handler) -> Handler:
-            self.by_type[event_type] = Registration(topic, event_type, payload, fn)
+            self.by_type[event_type] = Registration(topic, event_type, payload, fn, prepare)
             return fn
 
         return register
@@ -188,6 +208,7 @@ class EventConsumer:
                 batch = await self.consumer.getmany(timeout_ms=500, max_records=200)
                 self.assigned = bool(self.consumer.assignment())
                 for tp, records in batch.items():
+                    await self._prepare(records)
                     for record in records:
                         await self.handle_record(record)
                     await self.consumer.commit({tp: records[-1].offset + 1})
@@ -215,6 +236,28 @@ class EventConsumer:
             lag[topic] = lag.get(topic, 0) + max(high - position, 0)
         for topic, value in lag.items():
             metrics.CONSUMER_LAG.labels(topic).set(value)
+
+    async def _prepare(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """Give each registration with a ``prepare`` hook its valid events of this batch."""
+        groups: dict[str, list[Envelope[Any]]] = {}
+        for record in records:
+            event_type = header(record.headers, "ce_type")
+            registration = self.registry.by_type.get(event_type or "")
+            if registration is None or registration.prepare is None:
+                continue
+            try:
+                raw = parse_raw(record.value or b"")
+                envelope = Envelope[registration.payload].model_validate(raw)  # type: ignore[name-defined]
+            except (ValueError, ValidationError):
+                continue  # handle_record dead-letters it
+            groups.setdefault(registration.event_type, []).append(envelope)
+        for event_type, envelopes in groups.items():
+            prepare = self.registry.by_type[event_type].prepare
+            assert prepare is not None
+            try:
+                await prepare(envelopes)
+            except Exception as exc:
+                log.warning("consumer.prepare_failed", event_type=event_type, error=str(exc)[:300])
 
     async def handle_record(self, record: ConsumerRecord[bytes, bytes]) -> str:
         """Handle one Kafka record; never raises for a bad event.

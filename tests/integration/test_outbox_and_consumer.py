@@ -219,3 +219,59 @@ async def test_consumer_is_idempotent_retries_and_dead_letters(
     assert dead[1].value == b"not json"
     for record in dead:
         assert dict(record.headers)["x-consumer-group"] == consumer.group.encode()
+
+
+async def test_prepare_hook_sees_the_batch_and_its_failure_costs_nothing(
+    sm: async_sessionmaker[AsyncSession], kafka_bootstrap: str
+) -> None:
+    from shared import devinfra
+
+    prefix = f"prep{uuid.uuid4().hex[:6]}."
+    await asyncio.to_thread(
+        devinfra.create_topics,
+        kafka_bootstrap,
+        {COMPLAINTS_RECEIVED: 1, dlq_topic(COMPLAINTS_RECEIVED): 1},
+        prefix=prefix,
+    )
+    events = [ping(i) for i in range(1, 6)]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        for env in events:
+            key, value, headers = to_wire(env)
+            await producer.send_and_wait(prefix + COMPLAINTS_RECEIVED, value=value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+    prepared: list[list[int]] = []
+
+    async def prepare(batch: list[Envelope[Ping]]) -> None:
+        prepared.append([e.data.n for e in batch])
+        raise RuntimeError("a failing prepare must not stop the handlers")
+
+    registry = HandlerRegistry()
+
+    @registry.on(COMPLAINTS_RECEIVED, "pings.sent.v1", Ping, prepare=prepare)
+    async def on_ping(event: Envelope[Ping], *, session: AsyncSession) -> None:
+        await session.execute(insert(seen).values(event_id=event.id, n=event.data.n))
+
+    consumer = EventConsumer(
+        group=f"g{uuid.uuid4().hex[:6]}",
+        registry=registry,
+        sessionmaker=sm,
+        processed_table=processed,
+        bootstrap_servers=kafka_bootstrap,
+        topic_prefix=prefix,
+    )
+    consumer.start()
+    try:
+        for _ in range(200):
+            async with sm() as session:
+                if await session.scalar(select(func.count()).select_from(seen)) >= 5:
+                    break
+            await asyncio.sleep(0.1)
+    finally:
+        await consumer.stop()
+    async with sm() as session:
+        assert sorted((await session.execute(select(seen.c.n))).scalars()) == [1, 2, 3, 4, 5]
+    assert sorted(n for batch in prepared for n in batch) == [1, 2, 3, 4, 5]

@@ -14,7 +14,7 @@ requests, the outbox relay and Kafka heartbeats meanwhile.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,6 +66,35 @@ class RoutingRuntime:
     classifier: ComplaintClassifier
     rules: RuleSet | None = None
     rules_version: int = 0
+    prepared: dict[str, Prediction] = field(default_factory=dict)
+
+
+async def prepare_batch(runtime: RoutingRuntime, complaints: list[ComplaintReceived]) -> None:
+    """Classify a polled batch of complaints at once (``predict_many``, in a worker thread).
+
+    The predictions wait in ``runtime.prepared`` for :func:`route_complaint`, which takes
+    them by complaint id; whatever a batch left behind (duplicates) is dropped by the next
+    batch. Results equal one-by-one :meth:`ComplaintClassifier.predict` calls.
+    """
+    runtime.prepared.clear()
+    by_language: dict[str | None, list[ComplaintReceived]] = {}
+    for c in complaints:
+        by_language.setdefault(c.language, []).append(c)
+    for language, group in by_language.items():
+        predictions = await asyncio.to_thread(
+            runtime.classifier.predict_many,
+            [_text(c) for c in group],
+            language=language,
+            product_hints=[c.product for c in group],
+            channels=[c.channel for c in group],
+        )
+        runtime.prepared.update(
+            {c.complaint_id: p for c, p in zip(group, predictions, strict=True)}
+        )
+
+
+def _text(complaint: ComplaintReceived) -> str:
+    return " ".join(p for p in (complaint.subject, complaint.description) if p)
 
 
 async def classify_text(
@@ -136,8 +165,8 @@ async def route_complaint(
     of the same complaint (e.g. after a replay into a fresh consumer group) keeps the first.
     """
     s = runtime.settings
-    text = " ".join(p for p in (complaint.subject, complaint.description) if p)
-    prediction = await classify_text(
+    text = _text(complaint)
+    prediction = runtime.prepared.pop(complaint.complaint_id, None) or await classify_text(
         runtime,
         text,
         language=complaint.language,
