@@ -14,13 +14,15 @@ units.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from types import SimpleNamespace
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
-from sqlalchemy import Date, Float, cast, func, literal_column, select
+from sqlalchemy import BigInteger, Date, Float, cast, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -136,6 +138,77 @@ class Filters:
                 conds.append(FILTER_COLUMNS[name].in_(accepted))
         return conds
 
+    def day_range(self) -> tuple[date | None, date | None] | None:
+        """Return the range as local receipt days ``(first, last)`` (inclusive, None = open).
+
+        Returns None when ``from`` or ``to`` is not a local midnight: only whole days can be
+        read from the daily summaries (``received_at >= midnight of D`` is exactly
+        ``received_day >= D`` because ``received_day`` is the receipt's day in this zone).
+        """
+        zone = ZoneInfo(self.tz)
+        bounds: list[date | None] = []
+        for instant, shift in ((self.from_, 0), (self.to, -1)):
+            if instant is None:
+                bounds.append(None)
+                continue
+            local = instant.astimezone(zone)
+            if local.timetz().replace(tzinfo=None) != time(0):
+                return None
+            bounds.append(local.date() + timedelta(days=shift))
+        return bounds[0], bounds[1]
+
+    def summary_where(self, table: Any) -> list[ColumnElement[bool]] | None:
+        """Return the conditions on a daily summary ``table``, or None when it cannot serve.
+
+        Args:
+            table: a summary table with a ``day`` column and the filter columns it has.
+
+        Returns:
+            Conditions equivalent to :meth:`where` on the facts, or None when the range is
+            not whole days or a value filter has no column in ``table``.
+        """
+        days = self.day_range()
+        if days is None:
+            return None
+        conds: list[ColumnElement[bool]] = []
+        if days[0] is not None:
+            conds.append(table.c.day >= days[0])
+        if days[1] is not None:
+            conds.append(table.c.day <= days[1])
+        for name, accepted in self.values.items():
+            if not accepted:
+                continue
+            column = SUMMARY_FILTER_COLUMNS.get(name)
+            if column is None or column not in table.c:
+                return None
+            conds.append(table.c[column].in_(accepted))
+        return conds
+
+
+#: Filter name -> column of ``complaint_day_dims`` (the other filters need the facts).
+SUMMARY_FILTER_COLUMNS = {
+    "channel": "channel",
+    "category": "category",
+    "department": "department",
+    "priority": "priority",
+}
+
+sd = tables.complaint_day_dims
+#: Dimensions ``complaint_day_dims`` can group by (same values as :data:`DIMENSIONS`).
+SUMMARY_DIMENSIONS: dict[str, ColumnElement[Any]] = {
+    "channel": _unknown(sd.c.channel),
+    "category": func.coalesce(sd.c.category, literal_column("'unclassified'")),
+    "department": _unknown(sd.c.department),
+    "priority": _unknown(sd.c.priority),
+    "day": func.to_char(sd.c.day, literal_column("'YYYY-MM-DD'")),
+    "week": func.to_char(sd.c.day, literal_column("'IYYY-\"W\"IW'")),
+    "month": func.to_char(sd.c.day, literal_column("'YYYY-MM'")),
+}
+
+
+def _int_sum(col: ColumnElement[Any]) -> ColumnElement[Any]:
+    return cast(func.coalesce(func.sum(col), 0), BigInteger)
+
 
 def aware(value: datetime | date | None, tz: str) -> datetime | None:
     """Return ``value`` as an aware instant: naive times and bare dates are local to ``tz``."""
@@ -203,15 +276,28 @@ async def trend(
     """
     # Count per day first (in index order, an index-only scan of complaint_fact_dims_idx
     # when ``by`` is one of its columns), then roll days up into weeks or months.
-    inner_cols: list[Any] = [f.c.received_day.label("day")]
-    if by is not None:
-        inner_cols.append(DIMENSIONS[by].label("by"))
-    per_day = (
-        select(*inner_cols, func.count().label("n"))
-        .where(*filters.where())
-        .group_by(*inner_cols)
-        .subquery()
-    )
+    summary = filters.summary_where(sd)
+    if summary is not None and (by is None or by in SUMMARY_DIMENSIONS):
+        # Whole days and summary dimensions only: read complaint_day_dims.
+        inner_cols: list[Any] = [sd.c.day.label("day")]
+        if by is not None:
+            inner_cols.append(SUMMARY_DIMENSIONS[by].label("by"))
+        per_day = (
+            select(*inner_cols, func.sum(sd.c.n).label("n"))
+            .where(*summary)
+            .group_by(*inner_cols)
+            .subquery()
+        )
+    else:
+        inner_cols = [f.c.received_day.label("day")]
+        if by is not None:
+            inner_cols.append(DIMENSIONS[by].label("by"))
+        per_day = (
+            select(*inner_cols, func.count().label("n"))
+            .where(*filters.where())
+            .group_by(*inner_cols)
+            .subquery()
+        )
     day = per_day.c.day
     if granularity == "day":
         start: ColumnElement[Any] = day
@@ -269,13 +355,15 @@ async def types(
     *, session: AsyncSession, filters: Filters, dimension: Dimension = "category"
 ) -> TypesReport:
     """Count complaints by category (or another dimension) with shares, largest first."""
-    dim = DIMENSIONS[dimension]
-    query = (
-        select(dim.label("value"), func.count().label("n"))
-        .where(*filters.where())
-        .group_by(dim)
-        .order_by(func.count().desc(), dim)
-    )
+    summary = filters.summary_where(sd)
+    if summary is not None and dimension in SUMMARY_DIMENSIONS:
+        dim = SUMMARY_DIMENSIONS[dimension]
+        n: ColumnElement[Any] = _int_sum(sd.c.n)
+        where = summary
+    else:
+        dim, n, where = DIMENSIONS[dimension], func.count(), filters.where()
+    query = select(dim.label("value"), n.label("n")).where(*where).group_by(dim)
+    query = query.order_by(n.desc(), dim)
     rows = (await session.execute(query)).all()
     total = sum(r.n for r in rows)
     items = [
@@ -397,6 +485,16 @@ async def handling(*, session: AsyncSession, filters: Filters) -> HandlingReport
     time nor late yet); a clock is on time per tracking's ``on_time`` flag at resolution or
     result notification, and the acknowledgement clock when no breach was reported.
     """
+    days = filters.day_range()
+    if days is not None and not any(filters.values.values()):
+        m, remedy_rows = await _handling_from_summaries(session=session, days=days)
+    else:
+        m, remedy_rows = await _handling_from_facts(session=session, filters=filters)
+    return _handling_report(m, remedy_rows)
+
+
+async def _handling_from_facts(*, session: AsyncSession, filters: Filters) -> tuple[Any, Any]:
+    """The handling figures read from ``complaint_fact`` (any filter, any instant range)."""
     hours = 3600.0
     wd = f.c.resolution_working_days
     res_h = f.c.resolution_seconds / hours
@@ -451,6 +549,11 @@ async def handling(*, session: AsyncSession, filters: Filters) -> HandlingReport
             .order_by(func.count().desc(), f.c.remedy)
         )
     ).all()
+    return m, remedy_rows
+
+
+def _handling_report(m: Any, remedy_rows: Any) -> HandlingReport:
+    """Build the report from the aggregate row ``m`` and the remedy rows."""
     answered_unsatisfied = m.unsatisfied
     return HandlingReport(
         complaints=m.complaints,
@@ -503,6 +606,165 @@ async def handling(*, session: AsyncSession, filters: Filters) -> HandlingReport
     )
 
 
+def _percentile_cont(first: float, second: float, proportion: float) -> float:
+    # PostgreSQL's percentile_cont on float8 (orderedsetaggs.c, float8_lerp), bit for bit.
+    return first + (proportion * (second - first))
+
+
+class _BucketValues:
+    """Exact values of one measure's sorted durations, located through the histogram.
+
+    ``complaint_day_hist`` gives how many values of the range fall in each bucket, so the
+    bucket of a rank and the rank's offset inside it are known; the value itself is read
+    from the fact table through the expression index ``complaint_fact_<measure>_bucket_idx``
+    (bucket, value, day): the first and last value of the bucket, and only when they differ,
+    the value at the offset.
+    """
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        measure: str,
+        days: tuple[date | None, date | None],
+        buckets: list[tuple[int, int]],
+        scale: float = 1.0,
+    ) -> None:
+        self.session = session
+        self.scale = scale
+        column, expr = tables.HIST_MEASURES[measure]
+        conds = [f"{column} IS NOT NULL", "received_day IS NOT NULL", f"{expr} = :b"]
+        self.params: dict[str, Any] = {}
+        if days[0] is not None:
+            conds.append("received_day >= :d1")
+            self.params["d1"] = days[0]
+        if days[1] is not None:
+            conds.append("received_day <= :d2")
+            self.params["d2"] = days[1]
+        base = f"SELECT {column} FROM analytics.complaint_fact WHERE {' AND '.join(conds)}"
+        self.first_sql = text(f"{base} ORDER BY {expr}, {column} LIMIT 1")
+        self.last_sql = text(f"{base} ORDER BY {expr} DESC, {column} DESC LIMIT 1")
+        self.at_sql = text(f"{base} ORDER BY {expr}, {column} OFFSET :o LIMIT 1")
+        self.buckets = buckets
+        self.count = sum(n for _, n in buckets)
+        self._ends: dict[int, tuple[float, float]] = {}
+
+    async def _one(self, sql: Any, **params: Any) -> float:
+        value = (await self.session.execute(sql, {**self.params, **params})).scalar_one()
+        # The facts path sorts ``seconds / 3600.0``: divide before the interpolation.
+        return float(value) / self.scale if self.scale != 1.0 else float(value)
+
+    async def at(self, rank: int) -> float:
+        """Return the value at 0-based ``rank`` of the range's values in ascending order.
+
+        Args:
+            rank: 0 <= rank < :attr:`count`.
+
+        Returns:
+            The value divided by the scale (e.g. seconds -> hours).
+        """
+        below, bucket = 0, self.buckets[-1][0]
+        for b, n in self.buckets:
+            if rank < below + n:
+                bucket = b
+                break
+            below += n
+        if bucket not in self._ends:
+            self._ends[bucket] = (
+                await self._one(self.first_sql, b=bucket),
+                await self._one(self.last_sql, b=bucket),
+            )
+        lo, hi = self._ends[bucket]
+        if lo == hi:
+            return lo
+        return await self._one(self.at_sql, b=bucket, o=rank - below)
+
+    async def percentile(self, q: float) -> float | None:
+        """``percentile_cont(q)`` of the range's values; None when there are none."""
+        if not self.count:
+            return None
+        pos = q * (self.count - 1)
+        first_row, second_row = math.floor(pos), math.ceil(pos)
+        first = await self.at(first_row)
+        if first_row == second_row:
+            return first
+        return _percentile_cont(first, await self.at(second_row), pos - first_row)
+
+
+async def _handling_from_summaries(
+    *, session: AsyncSession, days: tuple[date | None, date | None]
+) -> tuple[Any, Any]:
+    """The handling figures of whole days without value filters, from the daily summaries.
+
+    Same figures as :func:`_handling_from_facts`: counts and sums from
+    ``complaint_day_totals`` (means from exact ``numeric`` sums), remedies from
+    ``complaint_day_remedy``, medians and p90s exact through :class:`_BucketValues`.
+    """
+    t, rm, h = tables.complaint_day_totals, tables.complaint_day_remedy, tables.complaint_day_hist
+
+    def in_range(table: Any) -> list[ColumnElement[bool]]:
+        conds = []
+        if days[0] is not None:
+            conds.append(table.c.day >= days[0])
+        if days[1] is not None:
+            conds.append(table.c.day <= days[1])
+        return conds
+
+    sums = [
+        cast(func.coalesce(func.sum(t.c[c]), 0),
+             t.c[c].type if c in tables.NUMERIC_TOTALS else BigInteger).label(c)
+        for c in tables.TOTALS_COLUMNS
+    ]  # fmt: skip
+    row = (await session.execute(select(*sums).where(*in_range(t)))).one()
+    hist_rows = (
+        await session.execute(
+            select(h.c.measure, h.c.bucket, _int_sum(h.c.n).label("n"))
+            .where(*in_range(h))
+            .group_by(h.c.measure, h.c.bucket)
+            .order_by(h.c.measure, h.c.bucket)
+        )
+    ).all()
+    buckets: dict[str, list[tuple[int, int]]] = {m: [] for m in tables.HIST_MEASURES}
+    for r in hist_rows:
+        buckets[r.measure].append((r.bucket, int(r.n)))
+    pct: dict[str, tuple[float | None, float | None]] = {}
+    for measure, scale in (("wd", 1.0), ("res", 3600.0), ("ack", 3600.0)):
+        values = _BucketValues(session, measure, days, buckets[measure], scale)
+        pct[measure] = (await values.percentile(0.5), await values.percentile(0.9))
+
+    def mean(total: Any, n: int, scale: float = 1.0) -> float | None:
+        return float(total) / n / scale if n else None
+
+    m = SimpleNamespace(
+        complaints=row.n, open=row.open, resolved=row.resolved, closed=row.closed,
+        res_done=row.res_done, res_on_time=row.res_on_time, ack_done=row.ack_done,
+        ack_on_time=row.ack_on_time, b_res=row.b_res, b_ack=row.b_ack, b_reg=row.b_reg,
+        wd_n=row.wd_n, wd_mean=mean(row.wd_sum, row.wd_n), wd_p50=pct["wd"][0],
+        wd_p90=pct["wd"][1],
+        h_n=row.res_n, h_mean=mean(row.res_sum, row.res_n, 3600.0), h_p50=pct["res"][0],
+        h_p90=pct["res"][1],
+        a_n=row.ack_n, a_mean=mean(row.ack_sum, row.ack_n, 3600.0), a_p50=pct["ack"][0],
+        a_p90=pct["ack"][1],
+        reopened=row.reopened, escalations=row.escalations, escalated=row.escalated,
+        extensions=row.extensions, compensation=row.compensation, visits=row.visits,
+        unreachable=row.unreachable, unsatisfied=row.unsatisfied, score_n=row.score_n,
+        score_sum=row.score_sum, s1=row.s1, s2=row.s2, s3=row.s3, s4=row.s4, s5=row.s5,
+    )  # fmt: skip
+    remedy_rows = (
+        await session.execute(
+            select(
+                rm.c.remedy,
+                _int_sum(rm.c.n).label("n"),
+                _int_sum(rm.c.compensation).label("comp"),
+            )
+            .where(*in_range(rm))
+            .group_by(rm.c.remedy)
+            .having(func.sum(rm.c.n) > 0)
+            .order_by(func.sum(rm.c.n).desc(), rm.c.remedy)
+        )
+    ).all()
+    return m, remedy_rows
+
+
 # --- cross analysis ---------------------------------------------------------------------------
 
 
@@ -539,16 +801,26 @@ async def cross(
     """
     if rows == cols:
         raise InvalidReportQuery("'rows' and 'cols' must be different dimensions")
-    rd, cd = DIMENSIONS[rows], DIMENSIONS[cols]
-    query = (
-        select(
-            rd.label("r"),
-            cd.label("c"),
+    summary = filters.summary_where(sd)
+    if summary is not None and rows in SUMMARY_DIMENSIONS and cols in SUMMARY_DIMENSIONS:
+        rd, cd = SUMMARY_DIMENSIONS[rows], SUMMARY_DIMENSIONS[cols]
+        measures = [
+            _int_sum(sd.c.n).label("n"),
+            _int_sum(sd.c.res_done).label("done"),
+            _int_sum(sd.c.res_on_time).label("on_time"),
+        ]
+        where = summary
+    else:
+        rd, cd = DIMENSIONS[rows], DIMENSIONS[cols]
+        measures = [
             func.count().label("n"),
             func.coalesce(func.sum(f.c.res_clocks_done), 0).label("done"),
             func.coalesce(func.sum(f.c.res_clocks_on_time), 0).label("on_time"),
-        )
-        .where(*filters.where())
+        ]
+        where = filters.where()
+    query = (
+        select(rd.label("r"), cd.label("c"), *measures)
+        .where(*where)
         .group_by(rd, cd)
         .order_by(rd, cd)
     )

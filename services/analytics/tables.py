@@ -27,6 +27,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    Numeric,
     SmallInteger,
     Table,
     Text,
@@ -236,6 +237,78 @@ suggestion_reward_fact = Table(
 )
 Index("suggestion_reward_fact_suggestion_idx", suggestion_reward_fact.c.suggestion_id)
 
+# --- daily summaries (migration 0004) ------------------------------------------------------
+#
+# Kept exact by the row trigger ``complaint_fact_summary`` on ``complaint_fact`` (in the
+# writing transaction: the previous contribution of the row is subtracted, the new one
+# added, a row whose count reaches 0 is deleted), so they depend only on the fact rows.
+# Only complaints whose receipt day is known contribute. Reports read them for day-aligned
+# ranges (docs/analytics.md "Performance").
+
+#: Complaints and resolution clocks per receipt day and report dimension (NULLs are values).
+complaint_day_dims = Table(
+    "complaint_day_dims",
+    metadata,
+    Column("day", Date, nullable=False),
+    Column("channel", Text),
+    Column("category", Text),
+    Column("department", Text),
+    Column("priority", Text),
+    Column("n", BigInteger, nullable=False, server_default="0"),
+    Column("res_done", BigInteger, nullable=False, server_default="0"),
+    Column("res_on_time", BigInteger, nullable=False, server_default="0"),
+)
+
+#: Additive figures of the handling report per receipt day (sums of durations are exact
+#: ``numeric``: working days, seconds).
+TOTALS_COLUMNS = (
+    "n", "open", "resolved", "closed", "res_done", "res_on_time", "ack_done", "ack_on_time",
+    "b_res", "b_ack", "b_reg", "wd_n", "wd_sum", "res_n", "res_sum", "ack_n", "ack_sum",
+    "reopened", "escalations", "escalated", "extensions", "compensation", "visits",
+    "unreachable", "unsatisfied", "score_n", "score_sum", "s1", "s2", "s3", "s4", "s5",
+)  # fmt: skip
+NUMERIC_TOTALS = ("wd_sum", "res_sum", "ack_sum")
+complaint_day_totals = Table(
+    "complaint_day_totals",
+    metadata,
+    Column("day", Date, primary_key=True),
+    *[
+        Column(
+            c, Numeric if c in NUMERIC_TOTALS else BigInteger, nullable=False, server_default="0"
+        )
+        for c in TOTALS_COLUMNS
+    ],
+)
+
+#: Final remedies per receipt day: complaints and compensation (minor units).
+complaint_day_remedy = Table(
+    "complaint_day_remedy",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("remedy", Text, primary_key=True),
+    Column("n", BigInteger, nullable=False, server_default="0"),
+    Column("compensation", BigInteger, nullable=False, server_default="0"),
+)
+
+#: Histogram of durations per receipt day: measure ``wd`` (bucket ceil(working days * 10)),
+#: ``res`` (ceil(resolution seconds / 3600)), ``ack`` (ceil(acknowledgement seconds / 900)).
+complaint_day_hist = Table(
+    "complaint_day_hist",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("measure", Text, primary_key=True),
+    Column("bucket", Integer, primary_key=True),
+    Column("n", BigInteger, nullable=False, server_default="0"),
+)
+
+#: measure -> (fact column, SQL bucket expression); the same text as migration 0004's
+#: trigger and expression indexes (``complaint_fact_<measure>_bucket_idx``).
+HIST_MEASURES = {
+    "wd": ("resolution_working_days", "ceil(resolution_working_days * 10)::int"),
+    "res": ("resolution_seconds", "ceil(resolution_seconds / 3600)::int"),
+    "ack": ("ack_seconds", "ceil(ack_seconds / 900)::int"),
+}
+
 processed_events = processed_events_table(metadata)
 
 #: Tables a rebuild empties before replaying (the whole model).
@@ -247,4 +320,8 @@ MODEL_TABLES = (
     followup_fact,
     suggestion_fact,
     suggestion_reward_fact,
+    complaint_day_dims,
+    complaint_day_totals,
+    complaint_day_remedy,
+    complaint_day_hist,
 )
