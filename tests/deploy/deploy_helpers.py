@@ -33,6 +33,7 @@ PLATFORM_ENV = frozenset(
         "CFP_PSEUDONYM_KEY",
         "CFP_VAULT_KEYS",
         "LOG_LEVEL",
+        "CFP_DB_POOL_SIZE",
     }
 )
 #: The subset that is secret: never a literal in compose or a ConfigMap.

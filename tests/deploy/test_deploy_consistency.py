@@ -95,18 +95,6 @@ def test_settings_code_reads_the_platform_env_vars() -> None:
     assert not missing, f"not read by shared.config.PlatformSettings: {sorted(missing)}"
 
 
-def test_deploy_config_names_only_known_env_vars(
-    compose: dict[str, Any], rendered: dict[str, list[dict[str, Any]]]
-) -> None:
-    known = _settings_env_names() | {"CFP_SERVICE", "CFP_PORT"}  # the last two: image only
-    for name in SERVICES:
-        unknown = set(compose["services"][name]["environment"]) - known
-        assert not unknown, f"compose {name}: {sorted(unknown)}"
-    for overlay, objects in rendered.items():
-        for config in of_kind(objects, "ConfigMap"):
-            assert not set(config["data"]) - known, overlay
-
-
 def test_topic_names_agree(rendered: dict[str, list[dict[str, Any]]]) -> None:
     for overlay, objects in rendered.items():
         names = {t["spec"]["topicName"] for t in of_kind(objects, "KafkaTopic")}
