@@ -30,7 +30,10 @@ def _env(field: str) -> AliasChoices:
     Services subclass these settings with their own ``env_prefix`` (``INTAKE_`` ...); without
     an explicit alias the platform fields would silently be read as ``INTAKE_JWT_SECRET``.
     """
-    return AliasChoices(f"CFP_{field.upper()}", field)
+    # Only the prefixed name: environment matching ignores case, so a bare ``field`` alias
+    # would let a stray TIMEZONE or ENVIRONMENT variable change the platform. Code still
+    # passes values by field name (``populate_by_name``).
+    return AliasChoices(f"CFP_{field.upper()}")
 
 
 class PlatformSettings(BaseSettings):

@@ -32,3 +32,12 @@ def test_production_refuses_development_secrets(cls: type[PlatformSettings], mon
     monkeypatch.setenv("CFP_ENVIRONMENT", "production")
     with pytest.raises(ValueError, match="CFP_JWT_SECRET"):
         cls()
+
+
+def test_bare_names_do_not_configure_the_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIMEZONE", "UTC")
+    monkeypatch.setenv("ENVIRONMENT", "staging")
+    s = TrackingSettings()
+    assert s.timezone == "Asia/Shanghai"
+    assert s.environment == "development"
+    assert TrackingSettings(timezone="Asia/Tokyo").timezone == "Asia/Tokyo"
