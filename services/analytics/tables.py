@@ -125,6 +125,29 @@ Index(
 )
 Index("complaint_fact_branch_idx", complaint_fact.c.branch_code, complaint_fact.c.received_day)
 Index("complaint_fact_customer_idx", complaint_fact.c.customer_key, complaint_fact.c.received_day)
+#: Migrations 0004/0005: repeat complaints in customer order, open cases and the last days by
+#: category index-only (metrics). 0004 also creates one expression index per duration
+#: measure (``complaint_fact_<measure>_bucket_idx``, :data:`HIST_MEASURES`): keep them when
+#: autogenerating.
+Index(
+    "complaint_fact_customer_cat_idx",
+    complaint_fact.c.customer_key,
+    complaint_fact.c.received_day,
+    complaint_fact.c.category,
+    postgresql_where=text("customer_key IS NOT NULL"),
+)
+Index(
+    "complaint_fact_open_dims_idx",
+    complaint_fact.c.status,
+    complaint_fact.c.department,
+    complaint_fact.c.priority,
+    postgresql_where=text("closed_at IS NULL AND opened_at IS NOT NULL"),
+)
+Index(
+    "complaint_fact_received_cat_idx",
+    complaint_fact.c.received_at,
+    postgresql_include=["category"],
+)
 Index(
     "complaint_fact_open_idx",
     complaint_fact.c.status,
