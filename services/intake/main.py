@@ -43,8 +43,10 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
 
     async def start(app: FastAPI) -> None:
         relay = app.state.relay
+        if relay is not None:
+            relay.linger_seconds = settings.relay_linger_seconds
         app.state.committer = GroupCommitter(
-            sessionmaker=app.state.sessionmaker,
+            engine=app.state.engine,
             settings=settings,
             after_commit=relay.wake if relay is not None else None,
         )

@@ -82,10 +82,12 @@ class TokenBuckets:
         self._last_sweep = now
 
 
-def rate_limited_principal(
+async def rate_limited_principal(
     request: Request, principal: Annotated[Principal, Depends(current_principal)]
 ) -> Principal:
     """Dependency: admit the request within the client's rate, else raise 429.
+
+    ``async`` (it never blocks) so that FastAPI does not send it to its thread pool.
 
     Raises:
         RateLimited: the client's bucket is empty; ``Retry-After`` says when to retry.

@@ -29,6 +29,9 @@ class IntakeSettings(PlatformSettings):
         group_commit_max_batch: most submissions recorded in one transaction; 1 gives
             one transaction per request.
         group_commit_workers: concurrent batch transactions (database connections used).
+        relay_linger_seconds: after a commit wakes the outbox relay, it waits this long
+            (seconds) so that one pass publishes the events of several commits; adds at
+            most this much delay between a 201 and the event on Kafka.
         idempotency_purge_interval_seconds: how often expired keys are deleted (seconds).
         preview_chars: length of the ``preview`` of a read submission (code points).
     """
@@ -42,6 +45,7 @@ class IntakeSettings(PlatformSettings):
     rate_limit_burst: int = Field(1000, ge=1)
     group_commit_max_batch: int = Field(64, ge=1, le=1000)
     group_commit_workers: int = Field(2, ge=1, le=32)
+    relay_linger_seconds: float = Field(0.05, ge=0, le=5)
     idempotency_purge_interval_seconds: float = Field(300.0, gt=0)
     preview_chars: int = Field(120, ge=8, le=2000)
 

@@ -20,8 +20,8 @@ import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.intake import metrics
 from services.intake.domain.submission import service
@@ -32,13 +32,60 @@ log = get_logger(__name__)
 
 _Job = tuple[service.Prepared, "asyncio.Future[service.Outcome]"]
 _RETRIES = 3
+#: SQLSTATEs retried as a whole batch: deadlock, serialization failure.
+_TRANSIENT = ("40P01", "40001")
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """Return the SQLSTATE of a database error, raw asyncpg or wrapped by SQLAlchemy."""
+    for candidate in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None)
+        if code:
+            return str(code)
+    return None
+
+
+class _HeldConnection:
+    """A worker's database connection, kept from one batch to the next.
+
+    Borrowing from the pool per batch would cost a pre-ping (three round trips) each
+    time. After any error the connection is thrown away and the next batch opens a new
+    one, so a broken connection never fails more than the batch that found it.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._connection: AsyncConnection | None = None
+
+    async def driver(self) -> asyncpg.Connection:
+        """Return the asyncpg connection, opening one when needed."""
+        if self._connection is None:
+            self._connection = await self.engine.connect()
+        raw = await self._connection.get_raw_connection()
+        driver: asyncpg.Connection = raw.driver_connection
+        return driver
+
+    async def discard(self) -> None:
+        """Drop the connection (closed, not returned to the pool)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+    async def close(self) -> None:
+        """Return the connection to the pool."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.close()
 
 
 class GroupCommitter:
     """Batches prepared submissions into shared transactions.
 
     Args:
-        sessionmaker: the service's session factory.
+        engine: the service's engine; each worker holds one of its connections.
         settings: intake settings (``group_commit_max_batch``, ``group_commit_workers``).
         after_commit: called after each successful commit (wakes the outbox relay).
     """
@@ -46,11 +93,11 @@ class GroupCommitter:
     def __init__(
         self,
         *,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         settings: IntakeSettings,
         after_commit: Callable[[], None] | None = None,
     ) -> None:
-        self.sessionmaker = sessionmaker
+        self.engine = engine
         self.settings = settings
         self.after_commit = after_commit
         self.max_batch = settings.group_commit_max_batch
@@ -81,7 +128,11 @@ class GroupCommitter:
             Exception: a database error that also failed when retried alone.
         """
         if not self._workers:  # stopped or never started: record alone
-            outcome = (await self._record([item]))[0]
+            held = _HeldConnection(self.engine)
+            try:
+                outcome = (await self._record([item], held))[0]
+            finally:
+                await held.close()
         else:
             future: asyncio.Future[service.Outcome] = asyncio.get_running_loop().create_future()
             self._queue.put_nowait((item, future))
@@ -91,6 +142,13 @@ class GroupCommitter:
         return outcome
 
     async def _work(self) -> None:
+        held = _HeldConnection(self.engine)
+        try:
+            await self._take_batches(held)
+        finally:
+            await held.close()
+
+    async def _take_batches(self, held: _HeldConnection) -> None:
         while True:
             job = await self._queue.get()
             if job is None:
@@ -105,12 +163,12 @@ class GroupCommitter:
                     self._queue.put_nowait(None)
                     break
                 batch.append(nxt)
-            await self._run(batch)
+            await self._run(batch, held)
 
-    async def _run(self, batch: list[_Job]) -> None:
+    async def _run(self, batch: list[_Job], held: _HeldConnection) -> None:
         items = [item for item, _ in batch]
         try:
-            outcomes = await self._record(items)
+            outcomes = await self._record(items, held)
         except Exception as exc:
             if len(batch) == 1:
                 outcomes = [exc]  # type: ignore[list-item]
@@ -121,7 +179,7 @@ class GroupCommitter:
                 outcomes = []
                 for item in items:
                     try:
-                        outcomes.extend(await self._record([item]))
+                        outcomes.extend(await self._record([item], held))
                     except Exception as one:
                         log.exception("intake.submission_failed")
                         outcomes.append(one)  # type: ignore[arg-type]
@@ -129,29 +187,29 @@ class GroupCommitter:
             if not future.done():
                 future.set_result(outcome)
 
-    async def _record(self, items: list[service.Prepared]) -> list[service.Outcome]:
+    async def _record(
+        self, items: list[service.Prepared], held: _HeldConnection
+    ) -> list[service.Outcome]:
         """Record ``items`` in one transaction, retrying collisions and deadlocks."""
         for attempt in range(_RETRIES):
             try:
-                async with self.sessionmaker() as session, session.begin():
+                db = await held.driver()
+                async with db.transaction():
                     outcomes = await service.record_batch(
-                        session=session,
-                        items=items,
-                        settings=self.settings,
-                        now=datetime.now(UTC),
+                        connection=db, items=items, settings=self.settings, now=datetime.now(UTC)
                     )
                 break
-            except IntegrityError as exc:
-                if "submission_reference_key" not in str(exc.orig) or attempt == _RETRIES - 1:
+            except BaseException as exc:
+                await held.discard()
+                if not isinstance(exc, Exception):  # cancelled: the connection is gone too
                     raise
-                for item in items:
-                    item.redraw_reference(self.settings.timezone)
-            except DBAPIError as exc:
-                code = getattr(exc.orig, "sqlstate", None) or getattr(
-                    getattr(exc.orig, "__cause__", None), "sqlstate", None
-                )
-                if code not in ("40P01", "40001") or attempt == _RETRIES - 1:
+                code = _sqlstate(exc)
+                collision = code == "23505" and "submission_reference_key" in str(exc)
+                if not (collision or code in _TRANSIENT) or attempt == _RETRIES - 1:
                     raise
+                if collision:
+                    for item in items:
+                        item.redraw_reference(self.settings.timezone)
         metrics.BATCH_SIZE.observe(len(items))
         if self.after_commit is not None:
             with contextlib.suppress(Exception):
