@@ -91,7 +91,8 @@ if ! command -v promtool >/dev/null; then
     apt_install prometheus
     # Debian may start its own server on :9090; tests start theirs on free ports.
     if command -v systemctl >/dev/null; then $SUDO systemctl disable --now prometheus 2>/dev/null || true; fi
-    $SUDO pkill -x prometheus 2>/dev/null || true
+    # Only Debian's own server (it runs as the user prometheus), never anyone else's.
+    $SUDO pkill -u prometheus -x prometheus 2>/dev/null || true
 fi
 say "$(promtool --version 2>&1 | head -1)"
 

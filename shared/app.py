@@ -147,32 +147,34 @@ class _BodyLimitMiddleware:
                 await self._refuse(scope, send)
                 return
         seen = 0
-        started = False
+        too_large = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, too_large
+            if too_large:
+                return {"type": "http.request", "body": b"", "more_body": False}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge
+                    # Stop reading; the app sees a truncated body, and its answer is
+                    # replaced by the 413 below.
+                    too_large = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
+        replaced = False
+
+        async def replacing_send(message: Message) -> None:
+            nonlocal replaced
+            if too_large:
+                if not replaced and message["type"] == "http.response.start":
+                    replaced = True
+                    await self._refuse(scope, send)
+                return
             await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(scope, send)
-
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, limited_receive, replacing_send)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

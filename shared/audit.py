@@ -99,9 +99,12 @@ async def record(
     """Write one audit row in the session's transaction (not committed here).
 
     Args:
+        session: the unit of work of the audited change.
+        table: the service's audit table (:func:`audit_table`).
         actor: who did it.
         action: dotted verb, e.g. ``case.resolve``, ``personal_data.read``, ``rules.replace``.
-        subject_type / subject_id: what it was done to.
+        subject_type: kind of thing it was done to (``case``, ``rules``, ...).
+        subject_id: its id.
         details: extra facts without personal data (old and new values of a rule, ...).
     """
     await session.execute(

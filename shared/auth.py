@@ -107,8 +107,11 @@ async def current_principal(request: Request) -> Principal:
     secret = request.app.state.settings.jwt_secret.get_secret_value()
     try:
         principal = verify_token_cached(secret, token.strip())
+    except jwt.ExpiredSignatureError as exc:
+        raise _unauthorized("token expired") from exc
     except jwt.InvalidTokenError as exc:
-        raise _unauthorized(f"invalid token: {exc}") from exc
+        # The decoder's own message can expose internals (codecs, offsets): keep it generic.
+        raise _unauthorized("invalid token") from exc
     request.state.principal = principal
     return principal
 

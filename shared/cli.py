@@ -144,7 +144,10 @@ def token(
     from shared.auth import mint_token
 
     secret = PlatformSettings().jwt_secret.get_secret_value()
-    typer.echo(mint_token(secret, subject=subject, roles=role, ttl_seconds=ttl_seconds))
+    try:
+        typer.echo(mint_token(secret, subject=subject, roles=role, ttl_seconds=ttl_seconds))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--role") from exc
 
 
 def _print_summary(summary: object, counts: dict[str, int]) -> None:
@@ -153,13 +156,14 @@ def _print_summary(summary: object, counts: dict[str, int]) -> None:
     assert isinstance(summary, ReplaySummary)
     rate = summary.sent / summary.seconds if summary.seconds else 0.0
     console.print(
-        f"sent {summary.sent}, accepted {summary.accepted}, "
+        f"sent {summary.sent}, accepted {summary.accepted} "
+        f"({summary.accepted - summary.replayed} new, {summary.replayed} already recorded), "
         f"rejected {sum(summary.rejected.values())} in {summary.seconds:.1f}s ({rate:.1f}/s)"
     )
     for reason, n in summary.rejected.most_common():
         console.print(f"  rejected {n}: {reason}")
     if counts:
-        table = Table(title="complaints by category (analytics)")
+        table = Table(title="complaints this replay added, by category (analytics)")
         table.add_column("category")
         table.add_column("count", justify="right")
         for cat, n in sorted(counts.items(), key=lambda kv: -kv[1]):
@@ -178,6 +182,7 @@ def _replay(
     client_token = mint_token(secret, subject="cfpb-replay", roles=["intake_client"])
     analyst_token = mint_token(secret, subject="cfpb-replay", roles=["analyst"])
     rows = rp.read_rows(file, limit)
+    before = asyncio.run(rp.classified_counts(analytics_url=analytics_url, token=analyst_token))
     with Progress(
         TextColumn("replaying"),
         BarColumn(),
@@ -201,8 +206,9 @@ def _replay(
         rp.wait_for_analytics(
             analytics_url=analytics_url,
             token=analyst_token,
-            expected=summary.accepted,
-            timeout_seconds=60,
+            before=before,
+            new=summary.accepted - summary.replayed,
+            timeout_seconds=120,
         )
     )
     _print_summary(summary, counts)
@@ -236,6 +242,9 @@ def replay(
 def run(
     replay_sample: Annotated[bool, typer.Option(help="replay the bundled CFPB sample")] = False,
     rate: float = 50.0,
+    base_port: Annotated[
+        int | None, typer.Option(help="ports base..base+4 instead of 8001-8005")
+    ] = None,
 ) -> None:
     """Start everything: infrastructure, migrations, topics and the five services.
 
@@ -257,7 +266,12 @@ def run(
 
         migrations.upgrade(name)
     log_dir = REPO_ROOT / ".local" / "logs"
-    sup = ServiceSupervisor(env=env, log_dir=log_dir)
+    ports = (
+        {name: base_port + i for i, name in enumerate(SERVICES)}
+        if base_port
+        else dict(SERVICE_PORTS)
+    )
+    sup = ServiceSupervisor(env=env, ports=ports, log_dir=log_dir)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -278,6 +292,12 @@ def run(
         console.print("running; Ctrl-C or SIGTERM stops the services")
         while not stop.is_set():
             stop.wait(0.5)
+            if dead := sup.exited():
+                console.print(f"[red]service(s) exited: {dead}; see {log_dir}[/red]")
+                break
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
     except KeyboardInterrupt:
         pass
     finally:

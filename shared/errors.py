@@ -102,12 +102,15 @@ def install(app: FastAPI) -> None:
             {"field": _field(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type")}
             for e in exc.errors()
         ]
-        fields = ", ".join(sorted({e["field"] for e in errors}))
+        if any(e["type"] == "json_invalid" for e in errors):
+            detail = "the request body is not valid JSON"
+        else:
+            detail = "invalid field(s): " + ", ".join(sorted({e["field"] for e in errors}))
         return problem(
             request,
             status=422,
             title="Invalid request",
-            detail=f"invalid field(s): {fields}",
+            detail=detail,
             code="validation_error",
             errors=errors,
         )

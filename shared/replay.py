@@ -4,7 +4,9 @@ Each row becomes one ``POST /v1/complaints``: the channel from ``Submitted via``
 description from the narrative (or, for rows without one, from product, issue and
 sub-issue), ``received_at`` from ``Date received`` (09:00 in the bank's time zone) either as
 in the file or shifted so that the newest row is now, the CFPB complaint id as external
-reference and as the ``Idempotency-Key`` (a second replay of the same file changes nothing).
+reference, and an ``Idempotency-Key`` made of that id and a hash of the request body, so a
+second replay of the same file with the same dates changes nothing, while a replay with
+shifted dates records new complaints instead of being refused.
 The CFPB publishes no customer identity: each complaint gets customer number
 ``CFPB-<complaint id>``.
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
+import json
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -43,6 +47,8 @@ class ReplaySummary:
     Attributes:
         sent: requests made.
         accepted: 201 answers (new complaints, or replays of an earlier identical request).
+        replayed: the part of ``accepted`` that intake answered from its idempotency keys
+            (nothing new was recorded).
         rejected: rejection reasons (``status code: detail``) with counts.
         accepted_ids: the complaint ids intake returned, in file order.
         rows: the request bodies sent, in file order.
@@ -51,6 +57,7 @@ class ReplaySummary:
 
     sent: int = 0
     accepted: int = 0
+    replayed: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     accepted_ids: list[str] = field(default_factory=list)
     bodies: list[dict[str, Any]] = field(default_factory=list)
@@ -93,7 +100,9 @@ def to_request(
     }
     if row.get("Issue"):
         body["subject"] = row["Issue"][:200]
-    return f"cfpb-{cid}", {k: v for k, v in body.items() if v is not None}
+    body = {k: v for k, v in body.items() if v is not None}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+    return f"cfpb-{cid}-{digest}", body
 
 
 def plan_requests(
@@ -158,6 +167,8 @@ async def replay(
                 else:
                     if r.status_code == 201:
                         ids[i] = r.json()["id"]
+                        if r.headers.get("Idempotent-Replayed") == "true":
+                            summary.replayed += 1
                     else:
                         try:
                             detail = r.json().get("detail", r.text)
@@ -182,25 +193,37 @@ async def replay(
     return summary
 
 
-async def wait_for_analytics(
-    *, analytics_url: str, token: str, expected: int, timeout_seconds: float = 120.0
-) -> dict[str, int]:
-    """Poll the types report until it counts ``expected`` classified complaints.
-
-    Returns:
-        Counts by category (``unclassified`` included while routing is behind).
-    """
-    deadline = time.monotonic() + timeout_seconds
-    counts: dict[str, int] = {}
+async def classified_counts(*, analytics_url: str, token: str) -> dict[str, int]:
+    """Return analytics' all-time complaint counts by category (``unclassified`` included)."""
     async with httpx.AsyncClient(
         base_url=analytics_url, headers={"Authorization": f"Bearer {token}"}, timeout=10.0
     ) as client:
-        while time.monotonic() < deadline:
-            r = await client.get("/v1/reports/complaints/types")
-            if r.status_code == 200:
-                counts = {i["category"]: i["count"] for i in r.json()["items"]}
-                classified = sum(v for k, v in counts.items() if k != "unclassified")
-                if classified >= expected:
-                    return counts
-            await asyncio.sleep(0.5)
-    return counts
+        r = await client.get("/v1/reports/complaints/types")
+        r.raise_for_status()
+        return {i["category"]: i["count"] for i in r.json()["items"]}
+
+
+async def wait_for_analytics(
+    *,
+    analytics_url: str,
+    token: str,
+    before: dict[str, int],
+    new: int,
+    timeout_seconds: float = 120.0,
+) -> dict[str, int]:
+    """Wait until analytics has classified ``new`` more complaints than in ``before``.
+
+    Returns:
+        The change of the counts by category since ``before`` (what this replay added,
+        when nobody else is writing at the same time).
+    """
+    deadline = time.monotonic() + timeout_seconds
+    target = sum(v for k, v in before.items() if k != "unclassified") + new
+    delta: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        now = await classified_counts(analytics_url=analytics_url, token=token)
+        delta = {k: v - before.get(k, 0) for k, v in now.items() if v != before.get(k, 0)}
+        if sum(v for k, v in now.items() if k != "unclassified") >= target:
+            break
+        await asyncio.sleep(0.5)
+    return delta

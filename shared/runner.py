@@ -1,5 +1,4 @@
-"""Start and stop the five services as separate processes (used by ``cfp run`` and the
-end-to-end test).
+"""Start and stop the five services as separate processes (``cfp run``, end-to-end tests).
 
 Each service runs as ``python -m uvicorn --factory services.<name>.main:create_app`` on
 127.0.0.1 with its own port; :class:`ServiceSupervisor` waits until every ``/readyz``
@@ -10,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,6 +21,12 @@ import httpx
 from shared.events.registry import SERVICE_PORTS, SERVICES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
 
 
 @dataclass
@@ -45,7 +51,23 @@ class ServiceSupervisor:
         return f"http://{self.host}:{self.ports[service]}"
 
     def start(self, services: tuple[str, ...] = SERVICES) -> None:
-        """Start the given services (not waiting for readiness)."""
+        """Start the given services (not waiting for readiness).
+
+        Raises:
+            RuntimeError: a port is already taken (by another copy of a service, say): the
+                readiness check would otherwise be answered by that other process.
+        """
+        taken = [
+            f"{name} ({self.ports[name]})"
+            for name in services
+            if _port_in_use(self.host, self.ports[name])
+        ]
+        if taken:
+            raise RuntimeError(
+                "port(s) already in use: "
+                + ", ".join(taken)
+                + "; stop what listens there or choose other ports (cfp run --base-port)"
+            )
         for name in services:
             cmd = [
                 sys.executable,
@@ -98,6 +120,10 @@ class ServiceSupervisor:
                 )
             if pending:
                 time.sleep(0.3)
+
+    def exited(self) -> dict[str, int]:
+        """Return the services whose process has ended, with their exit codes."""
+        return {n: code for n, p in self.procs.items() if (code := p.poll()) is not None}
 
     def stop(self, grace_seconds: float = 15.0) -> dict[str, int | None]:
         """SIGTERM every service, wait up to ``grace_seconds``, then SIGKILL.

@@ -1,0 +1,1 @@
+"""Events: the CloudEvents envelope, the outbox, processed events, topics and contracts."""

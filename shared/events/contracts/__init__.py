@@ -1,0 +1,1 @@
+"""Event payloads, one module per producing aggregate; changed only additively within v1."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Final, Literal
 
+from pydantic import Field
+
 from shared.events.envelope import Payload
 
 CASE_OPENED_V1: Final = "cases.opened.v1"
@@ -80,8 +82,9 @@ class CaseStatusChanged(Payload):
 
 
 class CaseSlaEvent(Payload):
-    """``cases.sla-warning.v1`` / ``cases.sla-breached.v1``: a clock reached its warning
-    point or its due time (each exactly once per clock and round).
+    """``cases.sla-warning.v1`` / ``cases.sla-breached.v1``: a clock's warning or due time.
+
+    Each is emitted exactly once per clock and round.
 
     Attributes:
         clock: which clock.
@@ -150,8 +153,10 @@ class CaseResolved(Payload):
 
 
 class CaseResultNotified(Payload):
-    """``cases.result-notified.v1``: the customer was told the result; the resolution
-    clock stops here by default, and followup schedules the call-back visit."""
+    """``cases.result-notified.v1``: the customer was told the result.
+
+    The resolution clock stops here by default, and followup schedules the call-back visit.
+    """
 
     case_id: str
     round: int = 1
@@ -218,4 +223,4 @@ class CustomerNotification(Payload):
     reference: str
     customer_key: str
     language: str = "zh"
-    params: dict[str, str | int | float | bool | None] = {}
+    params: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
