@@ -45,7 +45,7 @@ class IntakeSettings(PlatformSettings):
     rate_limit_burst: int = Field(1000, ge=1)
     group_commit_max_batch: int = Field(64, ge=1, le=1000)
     group_commit_workers: int = Field(2, ge=1, le=32)
-    relay_linger_seconds: float = Field(0.05, ge=0, le=5)
+    relay_linger_seconds: float = Field(0.2, ge=0, le=5)
     idempotency_purge_interval_seconds: float = Field(300.0, gt=0)
     preview_chars: int = Field(120, ge=8, le=2000)
 
