@@ -21,7 +21,7 @@ from types import SimpleNamespace
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import BigInteger, Date, Float, cast, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -352,15 +352,23 @@ class TypeShare(BaseModel):
 class TypesReport(BaseModel):
     """``GET /v1/reports/complaints/types``: the type share of complaints received."""
 
+    model_config = ConfigDict(populate_by_name=True)
+
     total: int
     dimension: str = "category"
-    from_: datetime | None = None
+    from_: datetime | None = Field(None, alias="from")
     to: datetime | None = None
     items: list[TypeShare]
 
     def rows(self) -> list[dict[str, Any]]:
-        """CSV rows."""
-        return [i.model_dump() for i in self.items]
+        """CSV rows; the first column is named after the dimension (category, channel ...)."""
+        return [
+            {self.dimension: i.category, "count": i.count, "share": i.share} for i in self.items
+        ]
+
+    def csv_header(self) -> list[str]:
+        """CSV columns, also for an empty report."""
+        return [self.dimension, "count", "share"]
 
 
 async def types(

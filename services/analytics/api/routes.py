@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from services.analytics import reports
 from shared.app import SessionDep
 from shared.auth import Principal, require_roles
+from shared.events.contracts.complaints import CHANNELS
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 Analyst = Annotated[Principal, require_roles("analyst", "supervisor", "auditor")]
@@ -30,13 +31,33 @@ def wants_csv(request: Request) -> bool:
     return "text/csv" in request.headers.get("accept", "")
 
 
-def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
-    """Render rows as a CSV download (header from the first row's keys)."""
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """Neutralise text a spreadsheet would run as a formula (OWASP "CSV injection")."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_response(
+    rows: list[dict[str, Any]], filename: str, header: list[str] | None = None
+) -> Response:
+    """Render rows as a CSV download.
+
+    Args:
+        rows: one mapping per line; the header is the first row's keys, or ``header``
+            when there are no rows (an empty report still has its header line).
+        filename: suggested download name.
+        header: column names for an empty report.
+    """
     buf = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0].keys()), extrasaction="ignore")
+    fieldnames = list(rows[0].keys()) if rows else list(header or [])
+    if fieldnames:
+        writer = csv.DictWriter(buf, fieldnames=fieldnames, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
     return Response(
         buf.getvalue(),
         media_type="text/csv; charset=utf-8",
@@ -47,8 +68,18 @@ def csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
 def render(request: Request, report: Any, filename: str) -> Any:
     """Return ``report`` as JSON, or its ``rows()`` as CSV when asked."""
     if wants_csv(request):
-        return csv_response(report.rows(), filename)
+        return csv_response(report.rows(), filename, _header_of(report))
     return report
+
+
+def _header_of(report: Any) -> list[str]:
+    """Column names of a report's CSV when it has no rows (its ``csv_header`` or item fields)."""
+    if hasattr(report, "csv_header"):
+        return list(report.csv_header())
+    field = type(report).model_fields.get("items")
+    args = getattr(field.annotation, "__args__", ()) if field else ()
+    item = args[0] if args else None
+    return list(getattr(item, "model_fields", {}).keys())
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -76,6 +107,15 @@ def get_filters(
         reports.InvalidReportQuery: ``from`` is not before ``to`` (422 problem).
     """
     tz = request.app.state.settings.timezone
+    for name, given, known in (
+        ("channel", _split(channel), CHANNELS),
+        ("priority", _split(priority), ("P1", "P2", "P3", "P4")),
+    ):
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise reports.InvalidReportQuery(
+                f"unknown {name} value(s) {', '.join(unknown)}; known: {', '.join(known)}"
+            )
     values = {
         "channel": _split(channel),
         "category": _split(category),

@@ -220,3 +220,40 @@ async def test_rebuild_into_a_fresh_database_gives_identical_figures(
     live_reports, live_rows, fresh_reports, fresh_rows = figures
     assert fresh_reports == live_reports
     assert fresh_rows == live_rows
+
+
+async def test_csv_header_names_the_dimension_and_json_uses_from(
+    produced: dict[str, Any], client: AsyncClient, token_for: Any
+) -> None:
+    analyst = token_for("analyst")
+    r = await client.get(
+        "/v1/reports/complaints/types?dimension=channel", headers={**analyst, "Accept": "text/csv"}
+    )
+    assert r.text.splitlines()[0] == "channel,count,share"
+    empty = await client.get(
+        "/v1/reports/complaints/types?from=1999-01-01&to=1999-01-02",
+        headers={**analyst, "Accept": "text/csv"},
+    )
+    assert empty.status_code == 200
+    assert empty.text.strip() == "category,count,share"
+    body = (
+        await client.get("/v1/reports/complaints/types?from=2020-01-01", headers=analyst)
+    ).json()
+    assert "from" in body
+    assert "from_" not in body
+    bad = await client.get("/v1/reports/complaints/types?channel=pigeon", headers=analyst)
+    assert bad.status_code == 422
+    assert "pigeon" in bad.json()["detail"]
+
+
+def test_csv_cells_cannot_carry_spreadsheet_formulas() -> None:
+    from services.analytics.api.routes import csv_response
+
+    body = csv_response(
+        [
+            {"branch": "=1+2", "count": -3, "note": "@SUM(A1)"},
+            {"branch": "B01", "count": 1, "note": "ok"},
+        ],
+        "x.csv",
+    ).body.decode()
+    assert body.splitlines() == ["branch,count,note", "'=1+2,-3,'@SUM(A1)", "B01,1,ok"]
