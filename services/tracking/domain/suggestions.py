@@ -66,7 +66,9 @@ TRANSITIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "plan": (frozenset({ADOPTED}), frozenset({"supervisor"})),
     "implement": (frozenset({PLANNED}), frozenset({"agent", "supervisor"})),
     "notify": (frozenset({REJECTED, DECLINED, IMPLEMENTED}), frozenset({"agent", "supervisor"})),
-    "reward": (frozenset({IMPLEMENTED, NOTIFIED}), frozenset({"supervisor"})),
+    # Feedback comes before the reward (plan: implementation, feedback, reward), so the
+    # suggester is always told the outcome.
+    "reward": (frozenset({NOTIFIED}), frozenset({"supervisor"})),
 }
 
 
