@@ -17,7 +17,11 @@ interleaved rounds (the machine is shared, so all see the same background load):
 
 The load generator (this process) keeps ``--concurrency`` requests in flight over
 keep-alive connections; every request has a new customer and text. It prints requests per
-second, p50 and p99 latency (ms), and the ratio of each intake variant to the baseline.
+second, p50 and p99 latency (ms), the ratio of each intake variant to the baseline, and
+the CPU time per request (ms, from ``/proc``) of the server process and of the PostgreSQL
+backends of the benchmark database. The load generator itself (httpx) needs several
+milliseconds of CPU per request, more than either server, so on a busy 2-core machine the
+req/s figures move with the background load; the CPU columns are the steadier comparison.
 A fresh database is created for the run and dropped afterwards; the outbox relay publishes
 to topics with a ``bench.`` prefix on the local broker.
 """
@@ -78,6 +82,24 @@ def baseline_app() -> Any:
         return {"id": submission_id}
 
     return app
+
+
+def _cpu_seconds(match: Any) -> float:
+    """Return the CPU time (user + system, seconds) of the processes ``match(pid, cmdline)``."""
+    total = 0
+    for pid in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if match(pid, cmdline):
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -217,6 +239,7 @@ def main() -> None:
     }
     targets = args.targets.split(",")
     results: dict[str, list[tuple[int, int, list[float]]]] = {t: [] for t in targets}
+    cpu: dict[str, list[tuple[float, float, int]]] = {t: [] for t in targets}
     try:
         for _ in range(args.rounds):
             for target in targets:
@@ -229,8 +252,21 @@ def main() -> None:
                     keyed = target != "baseline" and not args.no_idempotency_key
                     url_t = f"http://127.0.0.1:{port}"
                     asyncio.run(_load(url_t, token, 2.0, args.concurrency, keyed))  # warm-up
-                    results[target].append(
-                        asyncio.run(_load(url_t, token, args.seconds, args.concurrency, keyed))
+                    server = str(proc.pid)
+                    processes = {
+                        "server": lambda pid, _cmd, server=server: pid == server,
+                        "postgres": lambda _pid, cmd: cmd.startswith("postgres:") and name in cmd,
+                    }
+                    before = {k: _cpu_seconds(m) for k, m in processes.items()}
+                    run = asyncio.run(_load(url_t, token, args.seconds, args.concurrency, keyed))
+                    after = {k: _cpu_seconds(m) for k, m in processes.items()}
+                    results[target].append(run)
+                    cpu[target].append(
+                        (
+                            after["server"] - before["server"],
+                            after["postgres"] - before["postgres"],
+                            len(run[2]),
+                        )
                     )
                 finally:
                     proc.terminate()
@@ -242,7 +278,10 @@ def main() -> None:
         f"POST /v1/complaints, {args.seconds:.0f} s x {args.rounds} round(s), "
         f"{args.concurrency} in flight, one uvicorn worker, {os.cpu_count()} CPUs (shared)"
     )
-    print(f"{'target':<24}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>8}")
+    print(
+        f"{'target':<24}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>8}"
+        f"{'srv CPU ms/req':>16}{'pg CPU ms/req':>15}"
+    )
     base_rate = statistics.mean(r[0] for r in results.get("baseline", [(0, 0, [])])) or None
     for target, runs in results.items():
         rate = statistics.mean(r[0] for r in runs)
@@ -250,7 +289,13 @@ def main() -> None:
         errors = sum(r[1] for r in runs)
         ratio = f"{rate / base_rate:.2f}" if base_rate else "-"
         p50, p99 = _pct(lat, 50), _pct(lat, 99)
-        print(f"{target:<24}{rate:>8.0f}{p50:>9.1f}{p99:>9.1f}{errors:>8}{ratio:>8}")
+        done = sum(c[2] for c in cpu[target]) or 1
+        srv = 1000 * sum(c[0] for c in cpu[target]) / done
+        pg = 1000 * sum(c[1] for c in cpu[target]) / done
+        print(
+            f"{target:<24}{rate:>8.0f}{p50:>9.1f}{p99:>9.1f}{errors:>8}{ratio:>8}"
+            f"{srv:>16.2f}{pg:>15.2f}"
+        )
 
 
 if __name__ == "__main__":
