@@ -34,15 +34,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
+    """Return a free TCP port on 127.0.0.1."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-async def wait_cases(url: str, token: str, ids: set[str], timeout: float) -> dict[str, dict]:
+async def wait_cases(url: str, token: str, ids: set[str], wait_seconds: float) -> dict[str, dict]:
+    """Poll tracking's case list until every id in ``ids`` has a case (or time runs out)."""
     cases: dict[str, dict] = {}
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+    deadline = time.monotonic() + wait_seconds
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as c:
         while time.monotonic() < deadline:
             offset, cases = 0, {}
             while True:
@@ -58,6 +62,7 @@ async def wait_cases(url: str, token: str, ids: set[str], timeout: float) -> dic
 
 
 def main() -> None:
+    """Run the benchmark and print the figures."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--file", type=Path, default=ROOT / "data/sample/cfpb_complaints_sample.csv")
     ap.add_argument("--limit", type=int, default=None)
@@ -73,7 +78,9 @@ def main() -> None:
     for service in SERVICES:
         migrations.upgrade(service, database_url=db)
     env = {"DATABASE_URL": db, "KAFKA_BOOTSTRAP_SERVERS": kafka, "KAFKA_TOPIC_PREFIX": prefix}
-    sup = ServiceSupervisor(env=env, ports={s: free_port() for s in SERVICES}, log_dir=ROOT / ".local" / "bench-logs")
+    sup = ServiceSupervisor(
+        env=env, ports={s: free_port() for s in SERVICES}, log_dir=ROOT / ".local" / "bench-logs"
+    )
     secret = PlatformSettings().jwt_secret.get_secret_value()
     try:
         t0 = time.monotonic()
@@ -98,7 +105,7 @@ def main() -> None:
                 sup.url("tracking"),
                 mint_token(secret, subject="bench", roles=["supervisor"]),
                 set(summary.accepted_ids),
-                timeout=600,
+                wait_seconds=600,
             )
         )
         done = [cases[i] for i in summary.accepted_ids if i in cases]
@@ -107,12 +114,18 @@ def main() -> None:
         lags = sorted(
             (datetime.fromisoformat(c["opened_at"]) - started_wall).total_seconds() for c in done
         )
-        print(f"complaints: {len(rows)} sent, {summary.accepted} accepted, {len(done)} cases opened")
+        print(
+            f"complaints: {len(rows)} sent, {summary.accepted} accepted, {len(done)} cases opened"
+        )
         print(f"intake: {summary.accepted / posted:.1f} complaints/s accepted ({posted:.2f} s)")
-        print(f"end to end (first POST -> last case opened): {e2e_seconds:.2f} s = "
-              f"{len(done) / e2e_seconds:.1f} complaints/s")
-        print(f"case opened after replay start: median {statistics.median(lags):.2f} s, "
-              f"max {lags[-1]:.2f} s")
+        print(
+            f"end to end (first POST -> last case opened): {e2e_seconds:.2f} s = "
+            f"{len(done) / e2e_seconds:.1f} complaints/s"
+        )
+        print(
+            f"case opened after replay start: median {statistics.median(lags):.2f} s, "
+            f"max {lags[-1]:.2f} s"
+        )
     finally:
         sup.stop()
         devinfra.drop_database(server, name)

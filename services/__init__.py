@@ -1,0 +1,1 @@
+"""The five services: intake, routing, tracking, followup, analytics (one package each)."""

@@ -239,7 +239,9 @@ async def test_prepare_hook_sees_the_batch_and_its_failure_costs_nothing(
     try:
         for env in events:
             key, value, headers = to_wire(env)
-            await producer.send_and_wait(prefix + COMPLAINTS_RECEIVED, value=value, key=key, headers=headers)
+            await producer.send_and_wait(
+                prefix + COMPLAINTS_RECEIVED, value=value, key=key, headers=headers
+            )
     finally:
         await producer.stop()
 

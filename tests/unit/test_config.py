@@ -11,11 +11,20 @@ from services.routing.settings import RoutingSettings
 from services.tracking.settings import TrackingSettings
 from shared.config import PlatformSettings
 
-ALL = [PlatformSettings, IntakeSettings, RoutingSettings, TrackingSettings, FollowupSettings, AnalyticsSettings]
+ALL = [
+    PlatformSettings,
+    IntakeSettings,
+    RoutingSettings,
+    TrackingSettings,
+    FollowupSettings,
+    AnalyticsSettings,
+]
 
 
 @pytest.mark.parametrize("cls", ALL)
-def test_every_service_reads_the_platform_variables(cls: type[PlatformSettings], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_service_reads_the_platform_variables(
+    cls: type[PlatformSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CFP_JWT_SECRET", "s" * 40)
     monkeypatch.setenv("CFP_TIMEZONE", "Asia/Hong_Kong")
     monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://u:p@db:5432/x")
@@ -28,7 +37,9 @@ def test_every_service_reads_the_platform_variables(cls: type[PlatformSettings],
 
 
 @pytest.mark.parametrize("cls", ALL)
-def test_production_refuses_development_secrets(cls: type[PlatformSettings], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_production_refuses_development_secrets(
+    cls: type[PlatformSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CFP_ENVIRONMENT", "production")
     with pytest.raises(ValueError, match="CFP_JWT_SECRET"):
         cls()
