@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,7 @@ from shared import devinfra, migrations  # noqa: E402
 from shared.auth import mint_token  # noqa: E402
 from shared.config import PlatformSettings  # noqa: E402
 from shared.events.registry import all_topics  # noqa: E402
+from shared.runner import free_port  # noqa: E402
 
 BASELINE_TABLE = "bench_baseline"
 
@@ -100,12 +100,6 @@ def _cpu_seconds(match: Any) -> float:
         if match(pid, cmdline):
             total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
     return total / os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _start(target: str, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
@@ -246,7 +240,7 @@ def main() -> None:
                 env = dict(base_env)
                 if target == "intake-no-group-commit":
                     env["INTAKE_GROUP_COMMIT_MAX_BATCH"] = "1"
-                port = _free_port()
+                port = free_port()
                 proc = _start(target, env, port)
                 try:
                     keyed = target != "baseline" and not args.no_idempotency_key

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
 import time
 import uuid
@@ -28,16 +27,9 @@ from shared.auth import mint_token
 from shared.config import PlatformSettings
 from shared.events.registry import SERVICES, all_topics
 from shared.replay import read_rows, replay
-from shared.runner import ServiceSupervisor
+from shared.runner import ServiceSupervisor, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    """Return a free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def wait_cases(url: str, token: str, ids: set[str], wait_seconds: float) -> dict[str, dict]:

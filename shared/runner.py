@@ -23,6 +23,13 @@ from shared.events.registry import SERVICE_PORTS, SERVICES
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port on ``host`` that is free right now (for tests and benchmarks)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
 def _port_in_use(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
 
 from shared.events.registry import SERVICES
-from shared.runner import ServiceSupervisor
-
-
-def free_port() -> int:
-    """Return a free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from shared.runner import ServiceSupervisor, free_port
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,6 @@ import io
 import json
 import math
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -38,7 +37,7 @@ import yaml
 from shared import devinfra, migrations
 from shared.events.registry import SERVICES, all_topics
 from shared.replay import read_rows, replay
-from shared.runner import ServiceSupervisor
+from shared.runner import ServiceSupervisor, free_port
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,12 +64,6 @@ LEGITIMATELY_EMPTY = {
     ("cfp-platform-health", "Dead-lettered events in the last hour"):
         "no event is dead-lettered: the counter has no series until the first one",
 }  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def panel_queries() -> list[tuple[str, str, str]]:

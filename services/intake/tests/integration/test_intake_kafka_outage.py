@@ -10,7 +10,6 @@ handles each exactly once.
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,14 +28,9 @@ from shared.events.envelope import Envelope
 from shared.events.processed import processed_events_table
 from shared.events.registry import COMPLAINTS_RECEIVED
 from shared.kafka.consumer import EventConsumer, HandlerRegistry
+from shared.runner import free_port as _free_port
 
 OUTAGE_POSTS = 500
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -25,14 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake import tables
 from shared.devinfra import REPO_ROOT
+from shared.runner import free_port as _free_port
 
 BURST = 600
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_sigterm_during_a_burst_loses_nothing(
