@@ -172,11 +172,14 @@ def _pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
 
 
-async def _prepare_db(server_url: str, name: str) -> str:
+async def _prepare_db(server_url: str, name: str, synchronous_commit: str) -> str:
     dsn = server_url.replace("postgresql+asyncpg://", "postgresql://", 1)
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
+        # Durable commits (a 201 survives a crash) are what a bank runs; the local dev
+        # server defaults to synchronous_commit=off for speed, so set it per database.
+        await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = {synchronous_commit}')
     finally:
         await conn.close()
     url = server_url.rsplit("/", 1)[0] + "/" + name
@@ -210,6 +213,12 @@ def main() -> None:
     parser.add_argument(
         "--targets", default="baseline,intake,intake-no-group-commit", help="comma-separated"
     )
+    parser.add_argument(
+        "--synchronous-commit",
+        choices=("on", "off"),
+        default="on",
+        help="durability of commits in the benchmark database (on: as in production)",
+    )
     args = parser.parse_args()
 
     server_url = os.environ.get("DATABASE_URL") or devinfra.ensure_postgres()
@@ -217,7 +226,7 @@ def main() -> None:
     prefix = "bench."
     devinfra.create_topics(kafka, all_topics(), prefix=prefix)
     name = f"cfp_bench_{uuid.uuid4().hex[:8]}"
-    url = asyncio.run(_prepare_db(server_url, name))
+    url = asyncio.run(_prepare_db(server_url, name, args.synchronous_commit))
     settings = PlatformSettings()
     token = mint_token(
         settings.jwt_secret.get_secret_value(), subject="bench", roles=["intake_client"]
@@ -270,7 +279,8 @@ def main() -> None:
 
     print(
         f"POST /v1/complaints, {args.seconds:.0f} s x {args.rounds} round(s), "
-        f"{args.concurrency} in flight, one uvicorn worker, {os.cpu_count()} CPUs (shared)"
+        f"{args.concurrency} in flight, one uvicorn worker, {os.cpu_count()} CPUs (shared), "
+        f"synchronous_commit={args.synchronous_commit}"
     )
     print(
         f"{'target':<24}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>8}"
