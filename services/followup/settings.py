@@ -54,6 +54,11 @@ class FollowupSettings(PlatformSettings):
         suggestion_channel: channel of the follow-up of a suggestion's decision.
         metrics_refresh_seconds: how often the domain gauges are recomputed from the
             database, seconds > 0.
+        sweep_enabled: run the visit-clock sweep in this process (issue 6 §4: warnings like
+            cases); every replica may run it, each alert is emitted once.
+        sweep_interval_seconds: pause between two sweeps, seconds > 0 (an alert is emitted
+            at most this long after its moment).
+        sweep_batch_size: visits claimed per sweep transaction, 1..10000.
     """
 
     model_config = SettingsConfigDict(env_prefix="FOLLOWUP_", extra="ignore", populate_by_name=True)
@@ -70,6 +75,9 @@ class FollowupSettings(PlatformSettings):
     reopened_channel: VisitChannel = "call"
     suggestion_channel: VisitChannel = "app_survey"
     metrics_refresh_seconds: float = Field(15.0, gt=0, le=3600)
+    sweep_enabled: bool = True
+    sweep_interval_seconds: float = Field(30.0, gt=0, le=3600)
+    sweep_batch_size: int = Field(500, ge=1, le=10_000)
 
 
 @lru_cache

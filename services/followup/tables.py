@@ -86,6 +86,11 @@ visit = Table(
     Column("cancel_reason", Text),
     Column("reopened_at", DateTime(timezone=True)),
     Column("reopened_round", Integer),
+    # The visit clock's sweep (issue 6 §4): when to look next (NULL: never again), and when
+    # the warning / overdue alert was emitted (each at most once per visit).
+    Column("clock_check_at", DateTime(timezone=True)),
+    Column("warned_at", DateTime(timezone=True)),
+    Column("overdue_at", DateTime(timezone=True)),
     Column("source_event_id", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -114,6 +119,11 @@ Index(
     postgresql_where=visit.c.status == "active",
 )
 Index("visit_status_due_idx", visit.c.status, visit.c.due_at)
+Index(
+    "visit_clock_check_idx",
+    visit.c.clock_check_at,
+    postgresql_where=visit.c.clock_check_at.is_not(None),
+)
 
 attempt = Table(
     "attempt",

@@ -29,6 +29,8 @@ SUGGESTIONS_REWARDED: Final = "suggestions.rewarded"
 CUSTOMER_NOTIFICATIONS: Final = "customer.notifications"
 FOLLOWUPS_SCHEDULED: Final = "followups.scheduled"
 FOLLOWUPS_COMPLETED: Final = "followups.completed"
+FOLLOWUPS_VISIT_WARNING: Final = "followups.visit-warning"
+FOLLOWUPS_VISIT_OVERDUE: Final = "followups.visit-overdue"
 
 DLQ_SUFFIX: Final = ".dlq"
 
@@ -55,6 +57,8 @@ TOPIC_PARTITIONS: Final[dict[str, int]] = {
     CUSTOMER_NOTIFICATIONS: 6,
     FOLLOWUPS_SCHEDULED: 3,
     FOLLOWUPS_COMPLETED: 3,
+    FOLLOWUPS_VISIT_WARNING: 3,
+    FOLLOWUPS_VISIT_OVERDUE: 3,
 }
 
 #: Consumer group of each service (ARCHITECTURE.md §2): the service name.

@@ -54,3 +54,31 @@ class FollowupCompleted(Payload):
     completed_at: datetime
     department: str | None = None
     channel: str | None = None
+
+
+FOLLOWUP_VISIT_WARNING_V1: Final = "followups.visit-warning.v1"
+FOLLOWUP_VISIT_OVERDUE_V1: Final = "followups.visit-overdue.v1"
+
+
+class FollowupVisitClockEvent(Payload):
+    """``followups.visit-warning.v1`` / ``followups.visit-overdue.v1``: a visit's clock alert.
+
+    Emitted once per visit by followup's sweep: the warning when at most
+    ``FOLLOWUP_WARNING_WORKING_DAYS_LEFT`` working days are left on an active visit's clock,
+    the overdue alert when the clock ended with the visit still active (issue 6 §4).
+
+    Attributes:
+        round: the case round the visit follows (1 for suggestions).
+        due_at: the end of the visit's clock (UTC).
+        at: when the sweep saw the condition (UTC).
+        channel: the visit's channel (``call``, ``sms``, ``app_survey``).
+    """
+
+    visit_id: str
+    subject_id: str
+    subject_kind: Literal["case", "suggestion"]
+    round: int = 1
+    due_at: datetime
+    at: datetime
+    department: str | None = None
+    channel: str

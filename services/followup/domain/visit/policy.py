@@ -9,7 +9,7 @@ event itself is not counted, Civil Code art. 201).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
 from services.followup.settings import FollowupSettings, VisitChannel
@@ -195,3 +195,85 @@ def visit_state(
     if next_attempt_at is not None and now < next_attempt_at:
         return "scheduled"
     return "due"
+
+
+def _local_midnight(calendar: WorkingDayCalendar, day: date) -> datetime:
+    """Return local 00:00 of ``day`` as a UTC instant."""
+    return datetime.combine(day, time(0), tzinfo=calendar.tz).astimezone(UTC)
+
+
+def warn_at(
+    calendar: WorkingDayCalendar, settings: FollowupSettings, due_at: datetime
+) -> datetime | None:
+    """Return when a visit's clock enters its warning window, or None for no warning.
+
+    The window opens when ``warning_working_days_left`` working days of working time remain
+    before ``due_at``, measured as ``WorkingDayCalendar.working_days_left`` does (each
+    working day's local 00:00-24:00 weighs 1, rest days 0), so that the sweep's alert and
+    :func:`clock_state` agree: the earliest instant at which :func:`clock_state` says
+    ``warning``. For the default 1.0 and a clock ending 24:00 that is 24:00 of the working
+    day before the last one (rest days in between weigh nothing, so a clock ending on a
+    Monday warns from Saturday 00:00). Same rule as tracking's case clocks (issue 5 §4).
+
+    Args:
+        calendar: the bank's calendar.
+        settings: ``warning_working_days_left`` (0: no warning).
+        due_at: the visit's clock end (UTC).
+
+    Raises:
+        ValueError: a date outside the calendar's supported years.
+    """
+    remaining = settings.warning_working_days_left
+    if remaining <= 0:
+        return None
+    end = due_at
+    day = (due_at.astimezone(calendar.tz) - timedelta(microseconds=1)).date()
+    if not calendar.is_working_day(day):
+        day = calendar.add_working_days(day, -1)
+        end = _local_midnight(calendar, day + timedelta(days=1))
+    while True:
+        start = _local_midnight(calendar, day)
+        share = (end - start) / timedelta(days=1)
+        if remaining <= share:
+            instant = end - timedelta(days=remaining)
+            if instant == start:
+                # Rest days before this working day weigh nothing: the window already
+                # opened at 24:00 of the previous working day.
+                previous = calendar.add_working_days(day, -1)
+                instant = _local_midnight(calendar, previous + timedelta(days=1))
+            return instant
+        remaining -= share
+        day = calendar.add_working_days(day, -1)
+        end = _local_midnight(calendar, day + timedelta(days=1))
+
+
+def next_clock_check(
+    calendar: WorkingDayCalendar,
+    settings: FollowupSettings,
+    *,
+    now: datetime,
+    due_at: datetime,
+    warned_at: datetime | None,
+    overdue_at: datetime | None,
+) -> datetime | None:
+    """Return when the clock sweep must look at an active visit next (None: never).
+
+    A visit whose overdue alert was emitted needs no more checks; one already warned (or
+    already inside its warning window) is next checked at ``due_at``; otherwise at its
+    warning instant.
+
+    Args:
+        calendar: the bank's calendar.
+        settings: the warning threshold.
+        now: aware current instant.
+        due_at: the visit's clock end (UTC).
+        warned_at: when the warning was emitted, or None.
+        overdue_at: when the overdue alert was emitted, or None.
+    """
+    if overdue_at is not None:
+        return None
+    if warned_at is None:
+        warning = warn_at(calendar, settings, due_at)
+        if warning is not None and now < warning < due_at:
+            return warning
+    return due_at

@@ -136,6 +136,7 @@ async def _cancel(session: AsyncSession, *, visit_id: str, reason: str, now: dat
             cancel_reason=reason,
             cancelled_at=now,
             next_attempt_at=None,
+            clock_check_at=None,
             updated_at=now,
         )
     )
@@ -187,6 +188,9 @@ async def _create_visit(
             due_date=plan.due_date,
             provisional=plan.provisional,
             max_attempts=settings.max_attempts,
+            clock_check_at=policy.next_clock_check(
+                calendar, settings, now=now, due_at=plan.due_at, warned_at=None, overdue_at=None
+            ),
             source_event_id=source_event_id,
             created_at=now,
             updated_at=now,
@@ -478,8 +482,24 @@ async def record_attempt(
             calendar, settings, now=now, due_at=row.due_at, due_date=row.due_date
         )
         values.update(next_attempt_at=next_at, due_at=due_at, due_date=due_date)
+        if due_at != row.due_at and row.overdue_at is None:
+            # The clock was extended: the sweep looks again (each alert stays once per visit).
+            values["clock_check_at"] = policy.next_clock_check(
+                calendar,
+                settings,
+                now=now,
+                due_at=due_at,
+                warned_at=row.warned_at,
+                overdue_at=None,
+            )
     if outcome is not None:
-        values.update(status="completed", outcome=outcome, completed_at=now, next_attempt_at=None)
+        values.update(
+            status="completed",
+            outcome=outcome,
+            completed_at=now,
+            next_attempt_at=None,
+            clock_check_at=None,
+        )
     await session.execute(update(v).where(v.c.id == visit_id).values(**values))
     await audit.record(
         session,
