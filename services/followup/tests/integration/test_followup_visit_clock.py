@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 from services.followup import tables
 from services.followup.main import create_app
 from services.followup.settings import FollowupSettings
+from shared.db import make_engine, make_sessionmaker
 from shared.events.contracts.cases import (
     CASE_CLOSED_V1,
     CASE_RESULT_NOTIFIED_V1,
@@ -309,3 +310,44 @@ async def test_completed_or_cancelled_visits_never_warn(
             row = await visit_of(app, case_id)
             assert row.warned_at is None
         assert row.overdue_at is None
+
+
+async def test_overdue_while_down_is_sent_once_after_restart(
+    platform_env: dict[str, str],
+    producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    topic_prefix: str,
+) -> None:
+    case_id = str(uuid.uuid4())
+    async with running(1, platform_env) as (app,):
+        await send(producer, topic_prefix, CASES_RESULT_NOTIFIED, notified(case_id))
+        await visit_of(app, case_id)
+
+    # No replica runs while the whole warning window and the clock's end pass.
+    engine = make_engine(platform_env["DATABASE_URL"], pool_size=1)
+    try:
+        now = datetime.now(UTC)
+        async with make_sessionmaker(engine)() as session, session.begin():
+            await session.execute(
+                update(v)
+                .where(v.c.subject_id == case_id)
+                .values(due_at=now - timedelta(seconds=1), clock_check_at=now)
+            )
+    finally:
+        await engine.dispose()
+    for topic in (FOLLOWUPS_VISIT_WARNING, FOLLOWUPS_VISIT_OVERDUE):
+        assert await read_events(kafka_bootstrap, topic_prefix + topic, {case_id}, 1, 1.0) == []
+
+    async with running(1, platform_env) as (app,):
+        overdue = await settle(
+            kafka_bootstrap, topic_prefix + FOLLOWUPS_VISIT_OVERDUE, {case_id}, 1
+        )
+        assert len(overdue) == 1
+        # A warning after the fact would be noise: only the overdue alert is sent.
+        warnings = await read_events(
+            kafka_bootstrap, topic_prefix + FOLLOWUPS_VISIT_WARNING, {case_id}, 1, wait=1.0
+        )
+        assert warnings == []
+        row = await visit_of(app, case_id)
+        assert row.overdue_at is not None
+        assert row.warned_at is None
