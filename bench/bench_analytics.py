@@ -2,6 +2,13 @@
 
     uv run python bench/bench_analytics.py [--complaints 1000000] [--suggestions 100000]
                                            [--rebuild-complaints 2000] [--repeat 5]
+                                           [--keep-database] [--database-url URL]
+                                           [--only TEXT ...]
+
+``--keep-database`` keeps the loaded scratch database (its URL is printed) and
+``--database-url`` times the reports on such a database without loading again, so before
+and after figures of a change come from the same data and machine state; ``--only`` times
+the reports whose name contains one of the texts.
 
 1. Creates a scratch database (dropped at the end) with analytics' migrations and loads
    ``--complaints`` synthetic complaints (services/analytics/synthetic.py distributions:
@@ -159,8 +166,21 @@ async def load(url: str, n: int, n_suggestions: int) -> float:
     return time.perf_counter() - started
 
 
-async def time_reports(url: str, repeat: int) -> list[tuple[str, float]]:
-    """Return ``(report, median milliseconds)`` for every report and window."""
+async def _facts_handling(s: Any, f: reports.Filters) -> Any:
+    # The fact-table computation every summary path is compared with (the "before").
+    return reports._handling_report(*await reports._handling_from_facts(session=s, filters=f))
+
+
+async def time_reports(
+    url: str, repeat: int, only: list[str] | None = None
+) -> list[tuple[str, float]]:
+    """Return ``(report, median milliseconds)`` for every report and window.
+
+    Args:
+        url: database with the loaded model.
+        repeat: timed runs per report (after one warm-up).
+        only: time only reports whose name contains one of these texts (None = all).
+    """
     engine = make_engine(url, pool_size=2)
     sm = make_sessionmaker(engine)
     zone = ZoneInfo(TZ)
@@ -171,7 +191,7 @@ async def time_reports(url: str, repeat: int) -> list[tuple[str, float]]:
     month = reports.Filters(from_=month_ago, tz=TZ)
     year = reports.Filters(from_=year_ago, tz=TZ)
     phone = reports.Filters(values={"channel": ("phone",)}, tz=TZ)
-    # Not served by the summaries: a value filter they lack, a range not on whole days.
+    # A value filter; a range that starts inside a day.
     year_phone = reports.Filters(from_=year_ago, values={"channel": ("phone",)}, tz=TZ)
     year_9am = reports.Filters(from_=year_ago + timedelta(hours=9), tz=TZ)
 
@@ -202,15 +222,19 @@ async def time_reports(url: str, repeat: int) -> list[tuple[str, float]]:
         ("repeats, last 30 days", lambda s: reports.repeats(session=s, filters=month)),
         ("repeats, 2 years", lambda s: reports.repeats(session=s, filters=all_)),
         ("suggestions, 2 years", lambda s: reports.suggestions(session=s)),
-        ("handling, phone only, 1 year (facts)",
+        ("handling, phone only, 1 year",
          lambda s: reports.handling(session=s, filters=year_phone)),
-        ("handling, 1 year from 09:00 (facts)",
+        ("handling, 1 year from 09:00",
          lambda s: reports.handling(session=s, filters=year_9am)),
+        ("handling, phone only, 1 year (fact table)", lambda s: _facts_handling(s, year_phone)),
+        ("handling, 1 year from 09:00 (fact table)", lambda s: _facts_handling(s, year_9am)),
         ("business metrics refresh (scrape)", lambda s: build_metrics(s)),
     ]  # fmt: skip
     out = []
     try:
         for name, run in cases:
+            if only and not any(o in name for o in only):
+                continue
             timings = []
             for i in range(repeat + 1):
                 async with sm() as session, session.begin():
@@ -296,21 +320,32 @@ async def main() -> None:
     parser.add_argument("--suggestions", type=int, default=100_000)
     parser.add_argument("--rebuild-complaints", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--keep-database", action="store_true")
+    parser.add_argument("--database-url", help="a kept bench database: time, do not load")
+    parser.add_argument("--only", nargs="*", help="reports whose name contains a text")
     args = parser.parse_args()
     server = PlatformSettings().database_url
-    name = f"bench_analytics_{uuid.uuid4().hex[:8]}"
-    url = devinfra.create_database(server, name)
-    try:
+    if args.database_url:
+        url, name, drop = args.database_url, "", False
         await asyncio.to_thread(migrations.upgrade, "analytics", database_url=url)
-        seconds = await load(url, args.complaints, args.suggestions)
-        print(f"loaded {args.complaints} complaints and {args.suggestions} suggestions "
-              f"in {seconds:.1f}s (synthetic, {date.today()})")  # fmt: skip
+    else:
+        name = f"bench_analytics_{uuid.uuid4().hex[:8]}"
+        url, drop = devinfra.create_database(server, name), not args.keep_database
+    try:
+        if not args.database_url:
+            await asyncio.to_thread(migrations.upgrade, "analytics", database_url=url)
+            seconds = await load(url, args.complaints, args.suggestions)
+            print(f"loaded {args.complaints} complaints and {args.suggestions} suggestions "
+                  f"in {seconds:.1f}s (synthetic, {date.today()})")  # fmt: skip
+        if not drop:
+            print(f"database kept: {url}", flush=True)
         print(f"report timings (median of {args.repeat}, target < 200 ms):")
-        timings = await time_reports(url, args.repeat)
+        timings = await time_reports(url, args.repeat, args.only)
         over = [n for n, ms in timings if ms >= 200]
         print(f"  {len(timings) - len(over)}/{len(timings)} under 200 ms; over: {over or '-'}")
     finally:
-        await asyncio.to_thread(devinfra.drop_database, server, name)
+        if drop:
+            await asyncio.to_thread(devinfra.drop_database, server, name)
     if args.rebuild_complaints:
         summary, baseline, n_events = await time_rebuild(server, args.rebuild_complaints)
         print(

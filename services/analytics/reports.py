@@ -99,6 +99,42 @@ def _midnight(local: datetime) -> bool:
 
 
 @dataclass(frozen=True)
+class EdgeDay:
+    """A local receipt day only partly inside a report's range.
+
+    Attributes:
+        day: the local receipt day.
+        from_: receipts at or after this instant (aware); None = from the day's start.
+        to: receipts before this instant (aware); None = to the day's end.
+    """
+
+    day: date
+    from_: datetime | None
+    to: datetime | None
+
+    def sql(self, i: int) -> tuple[str, dict[str, Any]]:
+        """Return the condition on ``complaint_fact`` and its parameters (names end in ``i``)."""
+        conds, params = [f"received_day = :e{i}d"], {f"e{i}d": self.day}
+        if self.from_ is not None:
+            conds.append(f"received_at >= :e{i}f")
+            params[f"e{i}f"] = self.from_
+        if self.to is not None:
+            conds.append(f"received_at < :e{i}t")
+            params[f"e{i}t"] = self.to
+        return "(" + " AND ".join(conds) + ")", params
+
+
+def _edges_sql(edges: list[EdgeDay]) -> tuple[str, dict[str, Any]]:
+    """Return ``(cond OR cond ...)`` for the edge days and the parameters."""
+    parts, params = [], {}
+    for i, e in enumerate(edges):
+        cond, p = e.sql(i)
+        parts.append(cond)
+        params.update(p)
+    return "(" + " OR ".join(parts) + ")", params
+
+
+@dataclass(frozen=True)
 class Filters:
     """Which complaints a report covers.
 
@@ -168,6 +204,35 @@ class Filters:
                 return None
             bounds.append(local.date() + timedelta(days=shift))
         return bounds[0], bounds[1]
+
+    def split_days(self) -> tuple[tuple[date | None, date | None], list[EdgeDay]]:
+        """Split the range into whole local days and at most two partial edge days.
+
+        Returns:
+            ``((first, last), edges)``: the whole days ``first..last`` (inclusive, None =
+            open; empty when ``first > last``) and the partial days, each with its instant
+            bounds. ``received_day`` is the receipt's local day, so ``received_day = D``
+            with the instant bounds is exactly the part of day D inside the range.
+        """
+        zone = ZoneInfo(self.tz)
+        first: date | None = None
+        last: date | None = None
+        lo: EdgeDay | None = None
+        hi: EdgeDay | None = None
+        if self.from_ is not None:
+            local = self.from_.astimezone(zone)
+            first = local.date()
+            if not _midnight(local):
+                first += timedelta(days=1)
+                lo = EdgeDay(local.date(), self.from_, None)
+        if self.to is not None:
+            local = self.to.astimezone(zone)
+            last = local.date() - timedelta(days=1)
+            if not _midnight(local):
+                hi = EdgeDay(local.date(), None, self.to)
+        if lo is not None and hi is not None and lo.day == hi.day:
+            return (first, last), [EdgeDay(lo.day, lo.from_, hi.to)]
+        return (first, last), [e for e in (lo, hi) if e is not None]
 
     def summary_where(self, table: Any) -> list[ColumnElement[bool]] | None:
         """Return the conditions on a daily summary ``table``, or None when it cannot serve.
@@ -505,9 +570,10 @@ async def handling(*, session: AsyncSession, filters: Filters) -> HandlingReport
     time nor late yet); a clock is on time per tracking's ``on_time`` flag at resolution or
     result notification, and the acknowledgement clock when no breach was reported.
     """
-    days = filters.day_range()
-    if days is not None and not any(filters.values.values()):
-        m, remedy_rows = await _handling_from_summaries(session=session, days=days)
+    if not any(filters.values.values()):
+        # Whole days from the summaries; the (at most two) partial edge days from the facts.
+        days, edges = filters.split_days()
+        m, remedy_rows = await _handling_from_summaries(session=session, days=days, edges=edges)
     else:
         m, remedy_rows = await _handling_from_facts(session=session, filters=filters)
     return _handling_report(m, remedy_rows)
@@ -648,6 +714,7 @@ class _BucketValues:
         days: tuple[date | None, date | None],
         buckets: list[tuple[int, int]],
         scale: float = 1.0,
+        edges: list[EdgeDay] | None = None,
     ) -> None:
         self.session = session
         self.scale = scale
@@ -661,9 +728,23 @@ class _BucketValues:
             conds.append("received_day <= :d2")
             self.params["d2"] = days[1]
         base = f"SELECT {column} FROM analytics.complaint_fact WHERE {' AND '.join(conds)}"
-        self.first_sql = text(f"{base} ORDER BY {expr}, {column} LIMIT 1")
-        self.last_sql = text(f"{base} ORDER BY {expr} DESC, {column} DESC LIMIT 1")
-        self.at_sql = text(f"{base} ORDER BY {expr}, {column} OFFSET :o LIMIT 1")
+        if edges:
+            # Within one bucket the value order is the (bucket, value) order. The edge days'
+            # few rows (received_day index, instant bounds) merge with the whole days' rows
+            # (read in order from the expression index).
+            edge_cond, edge_params = _edges_sql(edges)
+            self.params.update(edge_params)
+            edge = (
+                f"SELECT {column} FROM analytics.complaint_fact WHERE {column} IS NOT NULL "
+                f"AND {expr} = :b AND {edge_cond}"
+            )
+            base = f"SELECT v.{column} FROM ({base} UNION ALL {edge}) AS v"
+            asc, desc = column, f"{column} DESC"
+        else:
+            asc, desc = f"{expr}, {column}", f"{expr} DESC, {column} DESC"
+        self.first_sql = text(f"{base} ORDER BY {asc} LIMIT 1")
+        self.last_sql = text(f"{base} ORDER BY {desc} LIMIT 1")
+        self.at_sql = text(f"{base} ORDER BY {asc} OFFSET :o LIMIT 1")
         self.buckets = buckets
         self.count = sum(n for _, n in buckets)
         self._ends: dict[int, tuple[float, float]] = {}
@@ -710,15 +791,96 @@ class _BucketValues:
         return _percentile_cont(first, await self.at(second_row), pos - first_row)
 
 
+#: complaint_day_totals column -> one complaint's contribution (SQL on ``complaint_fact``);
+#: the same expressions as migration 0004's trigger.
+_TOTALS_SQL = {
+    "n": "1",
+    "open": "(opened_at IS NOT NULL AND closed_at IS NULL)::int",
+    "resolved": "(resolved_at IS NOT NULL)::int",
+    "closed": "(closed_at IS NOT NULL)::int",
+    "res_done": "res_clocks_done",
+    "res_on_time": "res_clocks_on_time",
+    "ack_done": "ack_clock_done",
+    "ack_on_time": "ack_clock_on_time",
+    "b_res": "breaches_resolution",
+    "b_ack": "breaches_acknowledgement",
+    "b_reg": "breaches_regulatory",
+    "wd_n": "(resolution_working_days IS NOT NULL)::int",
+    "wd_sum": "COALESCE(resolution_working_days::numeric, 0)",
+    "res_n": "(resolution_seconds IS NOT NULL)::int",
+    "res_sum": "COALESCE(resolution_seconds::numeric, 0)",
+    "ack_n": "(ack_seconds IS NOT NULL)::int",
+    "ack_sum": "COALESCE(ack_seconds::numeric, 0)",
+    "reopened": "(reopen_count > 0)::int",
+    "escalations": "escalation_count",
+    "escalated": "(escalation_count > 0)::int",
+    "extensions": "extension_count",
+    "compensation": "compensation_minor",
+    "visits": "visits_done",
+    "unreachable": "visits_unreachable",
+    "unsatisfied": "visits_unsatisfied",
+    "score_n": "score_n",
+    "score_sum": "score_sum",
+    "s1": "score_1",
+    "s2": "score_2",
+    "s3": "score_3",
+    "s4": "score_4",
+    "s5": "score_5",
+}
+
+
+async def _edge_figures(
+    session: AsyncSession, edges: list[EdgeDay]
+) -> tuple[dict[str, Any], dict[str, dict[int, int]], dict[str, tuple[int, int]]]:
+    """Summary-shaped figures of the partial edge days, read from ``complaint_fact``.
+
+    Returns:
+        ``(totals, buckets, remedies)``: column -> sum (as :data:`_TOTALS_SQL`), measure ->
+        bucket -> count, remedy -> (complaints, compensation in minor units).
+    """
+    cond, params = _edges_sql(edges)
+    where = f"FROM analytics.complaint_fact WHERE received_day IS NOT NULL AND {cond}"
+    cols = ", ".join(f"COALESCE(sum({e}), 0) AS {c}" for c, e in _TOTALS_SQL.items())
+    row = (await session.execute(text(f"SELECT {cols} {where}"), params)).one()
+    hist = " UNION ALL ".join(
+        f"SELECT '{m}' AS measure, {expr} AS bucket, count(*) AS n {where} "
+        f"AND {column} IS NOT NULL GROUP BY 2"
+        for m, (column, expr) in tables.HIST_MEASURES.items()
+    )
+    buckets: dict[str, dict[int, int]] = {m: {} for m in tables.HIST_MEASURES}
+    for r in (await session.execute(text(hist), params)).all():
+        buckets[r.measure][r.bucket] = int(r.n)
+    remedy_sql = (
+        f"SELECT remedy, count(*) AS n, COALESCE(sum(compensation_minor), 0) AS comp {where} "
+        "AND remedy IS NOT NULL GROUP BY remedy"
+    )
+    remedies = {
+        r.remedy: (int(r.n), int(r.comp))
+        for r in (await session.execute(text(remedy_sql), params)).all()
+    }
+    return dict(row._mapping), buckets, remedies
+
+
 async def _handling_from_summaries(
-    *, session: AsyncSession, days: tuple[date | None, date | None]
+    *,
+    session: AsyncSession,
+    days: tuple[date | None, date | None],
+    edges: list[EdgeDay] | None = None,
 ) -> tuple[Any, Any]:
-    """The handling figures of whole days without value filters, from the daily summaries.
+    """The handling figures without value filters, from the daily summaries.
 
     Same figures as :func:`_handling_from_facts`: counts and sums from
     ``complaint_day_totals`` (means from exact ``numeric`` sums), remedies from
     ``complaint_day_remedy``, medians and p90s exact through :class:`_BucketValues`.
+    A range that starts or ends inside a day adds the partial edge days read from the
+    facts (at most two days' rows) to the whole days ``days`` of the summaries.
+
+    Args:
+        session: the database session.
+        days: whole local days ``(first, last)``, inclusive, None = open (may be empty).
+        edges: the partial days (:meth:`Filters.split_days`).
     """
+    edges = edges or []
     t, rm, h = tables.complaint_day_totals, tables.complaint_day_remedy, tables.complaint_day_hist
 
     def in_range(table: Any) -> list[ColumnElement[bool]]:
@@ -735,6 +897,11 @@ async def _handling_from_summaries(
         for c in tables.TOTALS_COLUMNS
     ]  # fmt: skip
     row = (await session.execute(select(*sums).where(*in_range(t)))).one()
+    edge_totals, edge_buckets, edge_remedies = (
+        await _edge_figures(session, edges) if edges else ({}, {}, {})
+    )
+    if edge_totals:
+        row = SimpleNamespace(**{c: getattr(row, c) + edge_totals[c] for c in row._fields})
     hist_rows = (
         await session.execute(
             select(h.c.measure, h.c.bucket, _int_sum(h.c.n).label("n"))
@@ -746,9 +913,14 @@ async def _handling_from_summaries(
     buckets: dict[str, list[tuple[int, int]]] = {m: [] for m in tables.HIST_MEASURES}
     for r in hist_rows:
         buckets[r.measure].append((r.bucket, int(r.n)))
+    for measure, extra in edge_buckets.items():
+        merged = dict(buckets[measure])
+        for b, n in extra.items():
+            merged[b] = merged.get(b, 0) + n
+        buckets[measure] = sorted(merged.items())
     pct: dict[str, tuple[float | None, float | None]] = {}
     for measure, scale in (("wd", 1.0), ("res", 3600.0), ("ack", 3600.0)):
-        values = _BucketValues(session, measure, days, buckets[measure], scale)
+        values = _BucketValues(session, measure, days, buckets[measure], scale, edges)
         pct[measure] = (await values.percentile(0.5), await values.percentile(0.9))
 
     def mean(total: Any, n: int, scale: float = 1.0) -> float | None:
@@ -782,6 +954,16 @@ async def _handling_from_summaries(
             .order_by(func.sum(rm.c.n).desc(), rm.c.remedy)
         )
     ).all()
+    if edge_remedies:
+        merged = {r.remedy: (int(r.n), int(r.comp)) for r in remedy_rows}
+        for remedy, (n, comp) in edge_remedies.items():
+            n0, comp0 = merged.get(remedy, (0, 0))
+            merged[remedy] = (n0 + n, comp0 + comp)
+        # Remedy kinds are ASCII identifiers: Python's order is the database's.
+        remedy_rows = [
+            SimpleNamespace(remedy=k, n=n, comp=comp)
+            for k, (n, comp) in sorted(merged.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        ]
     return m, remedy_rows
 
 

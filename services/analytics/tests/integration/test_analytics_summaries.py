@@ -108,3 +108,43 @@ async def test_reports_from_summaries_equal_reports_from_facts(model_sm: Any, ap
             filters=reports.Filters(from_=datetime(2000, 1, 1, 0, 0, 1, tzinfo=UTC), tz=TZ),
         )
         assert h_all == h_facts
+
+
+async def test_handling_with_partial_edge_days_equals_the_facts(model_sm: Any, apply: Any) -> None:
+    """Ranges inside a day: whole days from the summaries + edge days from the facts."""
+    await apply(model_sm, _events(200, seed=13))
+    zone = ZoneInfo(TZ)
+    at = lambda d, h, m=0: datetime(2026, d[0], d[1], h, m, tzinfo=zone)  # noqa: E731
+    ranges = [
+        (at((9, 25), 9), at((11, 14), 15, 30)),  # two partial edges, whole days between
+        (at((10, 3), 9), at((11, 1), 0)),  # partial start, midnight end
+        (at((10, 3), 0), at((10, 20), 13)),  # midnight start, partial end
+        (at((10, 10), 8), at((10, 10), 18)),  # both edges on one day
+        (at((10, 10), 8), at((10, 11), 18)),  # adjacent edge days, no whole day
+        (None, at((10, 20), 13)),  # open start
+        (at((10, 20), 13), None),  # open end
+    ]
+    async with model_sm() as session, session.begin():
+        for lo, hi in ranges:
+            flt = reports.Filters(from_=lo, to=hi, tz=TZ)
+            assert flt.day_range() is None
+            assert flt.split_days()[1], "an edge day is read from the facts"
+            mixed = await reports.handling(session=session, filters=flt)
+            facts = reports._handling_report(
+                *await reports._handling_from_facts(session=session, filters=flt)
+            )
+            assert mixed.complaints > 0
+            assert mixed == facts, (lo, hi)
+        # The edges hold complaints: the partial ranges differ from their whole days.
+        partial = await reports.handling(
+            session=session, filters=reports.Filters(from_=ranges[0][0], to=ranges[0][1], tz=TZ)
+        )
+        whole = await reports.handling(
+            session=session,
+            filters=reports.Filters(
+                from_=datetime(2026, 9, 25, tzinfo=zone),
+                to=datetime(2026, 11, 15, tzinfo=zone),
+                tz=TZ,
+            ),
+        )
+        assert partial.complaints < whole.complaints
