@@ -738,13 +738,23 @@ class _BucketValues:
                 f"SELECT {column} FROM analytics.complaint_fact WHERE {column} IS NOT NULL "
                 f"AND {expr} = :b AND {edge_cond}"
             )
-            base = f"SELECT v.{column} FROM ({base} UNION ALL {edge}) AS v"
-            asc, desc = column, f"{column} DESC"
+            # First and last: each part's own end (index order), never a sort of the bucket.
+            self.first_sql = text(
+                f"SELECT LEAST(({base} ORDER BY {expr}, {column} LIMIT 1), "
+                f"({edge} ORDER BY {column} LIMIT 1))"
+            )
+            self.last_sql = text(
+                f"SELECT GREATEST(({base} ORDER BY {expr} DESC, {column} DESC LIMIT 1), "
+                f"({edge} ORDER BY {column} DESC LIMIT 1))"
+            )
+            self.at_sql = text(
+                f"SELECT v.{column} FROM ({base} UNION ALL {edge}) AS v "
+                f"ORDER BY v.{column} OFFSET :o LIMIT 1"
+            )
         else:
-            asc, desc = f"{expr}, {column}", f"{expr} DESC, {column} DESC"
-        self.first_sql = text(f"{base} ORDER BY {asc} LIMIT 1")
-        self.last_sql = text(f"{base} ORDER BY {desc} LIMIT 1")
-        self.at_sql = text(f"{base} ORDER BY {asc} OFFSET :o LIMIT 1")
+            self.first_sql = text(f"{base} ORDER BY {expr}, {column} LIMIT 1")
+            self.last_sql = text(f"{base} ORDER BY {expr} DESC, {column} DESC LIMIT 1")
+            self.at_sql = text(f"{base} ORDER BY {expr}, {column} OFFSET :o LIMIT 1")
         self.buckets = buckets
         self.count = sum(n for _, n in buckets)
         self._ends: dict[int, tuple[float, float]] = {}
