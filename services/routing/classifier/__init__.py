@@ -199,10 +199,32 @@ class ComplaintClassifier:
             t: dict(artifact["experts"][t]) for t in TARGETS
         }
         self._fast = {t: {e: FastCalibrated(self._experts[t][e]) for e in EXPERTS} for t in TARGETS}
+        # A query expert may have finer classes (BANKING77 intents) that map onto codes;
+        # artifacts without ``class_maps`` have codes only.
+        maps = artifact.get("class_maps") or {}
+        self._class_map: dict[Target, dict[str, str]] = {
+            t: {str(k): str(v) for k, v in maps.get(t, {}).items()} for t in TARGETS
+        }
         self._classes: dict[Target, list[str]] = {
-            t: sorted({str(c) for e in EXPERTS for c in self._experts[t][e].classes_})
+            t: sorted(
+                {
+                    self._class_map[t].get(str(c), str(c))
+                    for e in EXPERTS
+                    for c in self._experts[t][e].classes_
+                }
+            )
             for t in TARGETS
         }
+        # per target and expert: matrix (n_expert_classes, n_codes) summing classes per code
+        self._to_codes: dict[Target, dict[str, np.ndarray[Any, Any]]] = {}
+        for t in TARGETS:
+            self._to_codes[t] = {}
+            for e in EXPERTS:
+                own = [str(c) for c in self._experts[t][e].classes_]
+                m = np.zeros((len(own), len(self._classes[t])))
+                for j, c in enumerate(own):
+                    m[j, self._classes[t].index(self._class_map[t].get(c, c))] = 1.0
+                self._to_codes[t][e] = m
         self._feature_names = np.concatenate(
             [
                 np.char.add("word__", self._word.get_feature_names_out().astype(str)),
@@ -328,11 +350,26 @@ class ComplaintClassifier:
         for target in TARGETS:
             mixed = np.zeros((len(prepared), len(self._classes[target])))
             for expert, weight in (("narrative", gates), ("query", 1.0 - gates)):
-                fast = self._fast[target][expert]
-                cols = [self._classes[target].index(str(c)) for c in fast.classes_]
-                mixed[:, cols] += weight[:, np.newaxis] * fast.predict_proba(matrix)
+                proba = self._fast[target][expert].predict_proba(matrix)
+                mixed += weight[:, np.newaxis] * (proba @ self._to_codes[target][expert])
             probas[target] = mixed
         return matrix, gates, probas
+
+    def _explained_class(self, target: Target, expert: str, code: str, row: Any) -> str | None:
+        """Return the expert's own class to explain ``code`` with, or ``None`` if it has none.
+
+        That is ``code`` itself, or, for an expert with finer classes, the most probable of
+        the finer classes that map onto ``code`` for this text (``row``: shape (1, n)).
+        """
+        own = [str(c) for c in self._experts[target][expert].classes_]
+        if code in own:
+            return code
+        mapping = self._class_map[target]
+        candidates = [j for j, c in enumerate(own) if mapping.get(c) == code]
+        if not candidates:
+            return None
+        proba = self._fast[target][expert].predict_proba(row)[0]
+        return own[max(candidates, key=lambda j: proba[j])]
 
     def predict_model_only(self, texts: Sequence[str]) -> dict[Target, list[str]]:
         """Return the model's labels without rules (for evaluation and diagnostics).
@@ -419,17 +456,17 @@ class ComplaintClassifier:
                 code = OTHER
             # explain with the expert that weighs most for this text
             order = ("narrative", "query") if narrative >= 0.5 else ("query", "narrative")
-            expert = next(
+            explained = next(
                 (
-                    self._experts[target][e]
+                    (self._experts[target][e], own)
                     for e in order
-                    if code in self._experts[target][e].classes_
+                    if (own := self._explained_class(target, e, code, row)) is not None
                 ),
                 None,
             )
             features[target] = (
-                [vars(f) for f in top_features(row, expert, code, self._feature_names)]
-                if has_features and expert is not None
+                [vars(f) for f in top_features(row, *explained, self._feature_names)]
+                if has_features and explained is not None
                 else []
             )
         keywords = list(dict.fromkeys(k for h in hits for k in h.matched))

@@ -46,12 +46,16 @@ class Example:
         category: category code, or ``None`` when the source has no category label.
         product_line: product-line code, or ``None`` when the source has none.
         source: source name, one of :data:`SOURCES` or ``"extra"``.
+        fine: the source's own finer label when it has one (the BANKING77 intent, e.g.
+            ``"card_arrival"``), else ``None``; the query experts learn these classes and
+            sum their probabilities per taxonomy code (see :mod:`.model`).
     """
 
     text: str
     category: str | None
     product_line: str | None
     source: str
+    fine: str | None = None
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -115,7 +119,8 @@ def load_source(data_dir: Path, source: str) -> list[Example]:
         }
         for row in rows:
             text = row.get("text", "").strip()
-            target = intents.get(row.get("category", "").strip())
+            intent = row.get("category", "").strip()
+            target = intents.get(intent)
             if not text or target is None:
                 continue
             out.append(
@@ -124,6 +129,7 @@ def load_source(data_dir: Path, source: str) -> list[Example]:
                     _checked(target[0], CATEGORIES, "category"),
                     _checked(target[1], PRODUCT_LINES, "product line"),
                     source,
+                    intent,
                 )
             )
     return out

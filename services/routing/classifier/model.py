@@ -56,6 +56,10 @@ CHAR_MAX_CHARS = 1000
 LENGTH_SCALE = 4.0
 """The gate's length feature is ``log(1 + characters) / LENGTH_SCALE``."""
 
+FINE_PREFIX = "fine:"
+"""Prefix of a finer source label among a query expert's classes, e.g. ``fine:card_arrival``;
+the artifact's ``class_maps[target]`` maps each such class to its taxonomy code."""
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
@@ -79,6 +83,11 @@ class ModelConfig:
             to BANKING77 queries (they are there so that the experts know every class).
         gate_c: inverse regularisation strength of the gate's logistic regression.
         calibration_folds: folds used to fit the sigmoid calibration.
+        query_fine_labels: the query experts learn the sources' finer labels (the 77
+            BANKING77 intents) instead of the taxonomy codes, and their probabilities are
+            summed per code; chosen on a validation split carved from the training part
+            (BANKING77 category macro-F1 0.937 -> 0.942 with C=1).
+        query_svm_c: inverse regularisation strength of the query experts' LinearSVC.
     """
 
     word_max_features: int = 40000
@@ -89,6 +98,8 @@ class ModelConfig:
     query_narrative_weight: float = 0.1
     gate_c: float = 10.0
     calibration_folds: int = 3
+    query_fine_labels: bool = True
+    query_svm_c: float = 1.0
 
 
 def make_vectorizers(config: ModelConfig) -> tuple[TfidfVectorizer, TfidfVectorizer]:

@@ -42,6 +42,7 @@ from services.routing.classifier.data import (
     Example,
 )
 from services.routing.classifier.model import (
+    FINE_PREFIX,
     TARGETS,
     ModelConfig,
     Target,
@@ -160,13 +161,29 @@ def build_artifact(
         "product_line": config.narrative_product_line_class_weight,
     }
     experts: dict[str, dict[str, Any]] = {}
+    class_maps: dict[str, dict[str, str]] = {}
     for target in TARGETS:
         labelled = np.array([getattr(e, target) is not None for e in train_examples])
         labels = np.array([str(getattr(e, target)) for e in train_examples])
+        # The query expert learns the finer source labels where there are any (the 77
+        # BANKING77 intents; see model.FINE_PREFIX) and sums them per code at prediction.
+        fine = (
+            np.array(
+                [
+                    f"{FINE_PREFIX}{e.fine}" if e.fine else str(getattr(e, target))
+                    for e in train_examples
+                ]
+            )
+            if config.query_fine_labels
+            else labels
+        )
+        class_maps[target] = {
+            str(f): str(c) for f, c, ok in zip(fine, labels, labelled, strict=True) if ok
+        }
         experts[target] = {}
-        for name, rows, weight_of_narrative, class_weight in (
-            ("narrative", labelled & narrative, 1.0, class_weights[target]),
-            ("query", labelled, config.query_narrative_weight, None),
+        for name, rows, weight_of_narrative, class_weight, c, y in (
+            ("narrative", labelled & narrative, 1.0, class_weights[target], config.svm_c, labels),
+            ("query", labelled, config.query_narrative_weight, None, config.query_svm_c, fine),
         ):
             idx = np.flatnonzero(rows)
             if len(set(labels[idx])) < 2:
@@ -174,9 +191,9 @@ def build_artifact(
             weights = np.where(narrative[idx], weight_of_narrative, 1.0)
             experts[target][name] = fit_target(
                 features[idx],
-                labels[idx].tolist(),
+                y[idx].tolist(),
                 weights,
-                c=config.svm_c,
+                c=c,
                 class_weight=class_weight,
                 folds=config.calibration_folds,
             )
@@ -190,6 +207,7 @@ def build_artifact(
         "char_vectorizer": char,
         "gate": gate,
         "experts": experts,
+        "class_maps": class_maps,
         "product_name_map": product_name_map,
         "training_counts": dict(Counter(e.source for e in train_examples)),
     }

@@ -82,6 +82,24 @@ def test_app_reviews_map_to_digital_banking() -> None:
         assert _best(review, "product_line", "zh") == "digital_banking", review
 
 
+def test_app_behaviour_and_praise_go_to_digital_banking_but_bare_complaint_does_not() -> None:
+    for review in [
+        "耗电非常严重，后台cpu占用100%",
+        "启动速度慢的像蜗牛",
+        "返回键全无效",
+        "无限转圈",
+        "为什么升不了级了",
+        "我只能给你三分",
+        "加油完善",
+        "很不错～",
+        "一直在用，挺方便",
+    ]:
+        assert _best(review, "product_line", "zh") == "digital_banking", review
+    # bare complaint names nothing: no product-line rule (triage or the intake channel decides)
+    for text in ["太差了，不满意", "烂！", "今天天气很好"]:
+        assert not [h for h in apply_rules(text, "zh") if h.target == "product_line"], text
+
+
 def test_chinese_hit_reports_rule_id_and_keywords() -> None:
     hits = apply_rules("手机银行闪退", "zh")
     channel = next(h for h in hits if h.rule_id == "zh.product_line.digital_banking.channel")

@@ -35,10 +35,13 @@ def test_train_on_a_slice(tmp_path: Path) -> None:
         extra_examples=[("网点排队两个小时", "service_quality", "other")] * 3,
     )
     assert report.version == "v-test"
-    assert report.score(BANKING77, "category") >= 0.7
+    # On this 15 % slice the shipped configuration scores about 0.89 (BANKING77 category),
+    # 0.60 (CFPB product line) and 0.92 (ICBC share), the reference system 0.86 on BANKING77.
+    assert report.score(BANKING77, "category") >= 0.85
     assert report.score(BANKING77, "category", "baseline") > 0.5
-    assert report.score("cfpb", "product_line") >= 0.4
-    assert report.metrics["icbc_reviews"]["digital_banking_share"] >= 0.7
+    assert report.score(BANKING77, "category") > report.score(BANKING77, "category", "baseline")
+    assert report.score("cfpb", "product_line") >= 0.5
+    assert report.metrics["icbc_reviews"]["digital_banking_share"] >= 0.85
 
     metrics = json.loads(report.metrics_path.read_text())
     for source in SOURCES:
