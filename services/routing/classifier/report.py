@@ -171,7 +171,10 @@ def render_markdown(metrics: dict[str, Any]) -> str:
             "; the query experts learn the 77 BANKING77 intents rather than the taxonomy "
             "codes (narratives keep their codes) and sum the intents' probabilities per "
             f"code (C={cfg.get('query_svm_c', cfg['svm_c'])}; chosen on a validation split "
-            "carved from the training part: BANKING77 category macro-F1 0.937 -> 0.942)"
+            "carved from the training part (20 %, seed 7), against code-level query experts: "
+            "BANKING77 category macro-F1 0.934 -> 0.945, BANKING77 product line 0.922 -> "
+            "0.946, CFPB product line 0.669 -> 0.694, CFPB category 0.480 unchanged; summing "
+            "beat taking the most probable intent per code, 0.945 vs 0.941)"
             if cfg.get("query_fine_labels")
             else ""
         )
