@@ -570,10 +570,14 @@ async def handling(*, session: AsyncSession, filters: Filters) -> HandlingReport
     time nor late yet); a clock is on time per tracking's ``on_time`` flag at resolution or
     result notification, and the acknowledgement clock when no breach was reported.
     """
-    if not any(filters.values.values()):
-        # Whole days from the summaries; the (at most two) partial edge days from the facts.
+    active = {name: accepted for name, accepted in filters.values.items() if accepted}
+    if not active or (len(active) == 1 and set(active) <= set(tables.DIM_SUMMARY_DIMENSIONS)):
+        # Whole days from the summaries (per dimension value with a filter on one of
+        # channel, category, department, priority); partial edge days from the facts.
         days, edges = filters.split_days()
-        m, remedy_rows = await _handling_from_summaries(session=session, days=days, edges=edges)
+        m, remedy_rows = await _handling_from_summaries(
+            session=session, days=days, edges=edges, slice_=next(iter(active.items()), None)
+        )
     else:
         m, remedy_rows = await _handling_from_facts(session=session, filters=filters)
     return _handling_report(m, remedy_rows)
@@ -715,12 +719,19 @@ class _BucketValues:
         buckets: list[tuple[int, int]],
         scale: float = 1.0,
         edges: list[EdgeDay] | None = None,
+        slice_: tuple[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.session = session
         self.scale = scale
         column, expr = tables.HIST_MEASURES[measure]
         conds = [f"{column} IS NOT NULL", "received_day IS NOT NULL", f"{expr} = :b"]
         self.params: dict[str, Any] = {}
+        value_cond = ""
+        if slice_ is not None:
+            # An INCLUDE column of the bucket index (0006): still index-only.
+            value_cond = f" AND {slice_[0]} = ANY(:sv)"
+            conds.append(f"{slice_[0]} = ANY(:sv)")
+            self.params["sv"] = list(slice_[1])
         if days[0] is not None:
             conds.append("received_day >= :d1")
             self.params["d1"] = days[0]
@@ -736,7 +747,7 @@ class _BucketValues:
             self.params.update(edge_params)
             edge = (
                 f"SELECT {column} FROM analytics.complaint_fact WHERE {column} IS NOT NULL "
-                f"AND {expr} = :b AND {edge_cond}"
+                f"AND {expr} = :b AND {edge_cond}{value_cond}"
             )
             # First and last: each part's own end (index order), never a sort of the bucket.
             self.first_sql = text(
@@ -840,7 +851,9 @@ _TOTALS_SQL = {
 
 
 async def _edge_figures(
-    session: AsyncSession, edges: list[EdgeDay]
+    session: AsyncSession,
+    edges: list[EdgeDay],
+    slice_: tuple[str, tuple[str, ...]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, dict[int, int]], dict[str, tuple[int, int]]]:
     """Summary-shaped figures of the partial edge days, read from ``complaint_fact``.
 
@@ -850,6 +863,9 @@ async def _edge_figures(
     """
     cond, params = _edges_sql(edges)
     where = f"FROM analytics.complaint_fact WHERE received_day IS NOT NULL AND {cond}"
+    if slice_ is not None:
+        where += f" AND {slice_[0]} = ANY(:sv)"
+        params["sv"] = list(slice_[1])
     cols = ", ".join(f"COALESCE(sum({e}), 0) AS {c}" for c, e in _TOTALS_SQL.items())
     row = (await session.execute(text(f"SELECT {cols} {where}"), params)).one()
     hist = " UNION ALL ".join(
@@ -876,6 +892,7 @@ async def _handling_from_summaries(
     session: AsyncSession,
     days: tuple[date | None, date | None],
     edges: list[EdgeDay] | None = None,
+    slice_: tuple[str, tuple[str, ...]] | None = None,
 ) -> tuple[Any, Any]:
     """The handling figures without value filters, from the daily summaries.
 
@@ -889,12 +906,22 @@ async def _handling_from_summaries(
         session: the database session.
         days: whole local days ``(first, last)``, inclusive, None = open (may be empty).
         edges: the partial days (:meth:`Filters.split_days`).
+        slice_: ``(dimension, accepted values)`` of a value filter on one of
+            :data:`tables.DIM_SUMMARY_DIMENSIONS`: the per-dimension summaries (0006) are read.
     """
     edges = edges or []
     t, rm, h = tables.complaint_day_totals, tables.complaint_day_remedy, tables.complaint_day_hist
+    if slice_ is not None:
+        t, rm, h = (
+            tables.complaint_day_dim_totals,
+            tables.complaint_day_dim_remedy,
+            tables.complaint_day_dim_hist,
+        )
 
     def in_range(table: Any) -> list[ColumnElement[bool]]:
         conds = []
+        if slice_ is not None:
+            conds += [table.c.dim == slice_[0], table.c.value.in_(slice_[1])]
         if days[0] is not None:
             conds.append(table.c.day >= days[0])
         if days[1] is not None:
@@ -908,7 +935,7 @@ async def _handling_from_summaries(
     ]  # fmt: skip
     row = (await session.execute(select(*sums).where(*in_range(t)))).one()
     edge_totals, edge_buckets, edge_remedies = (
-        await _edge_figures(session, edges) if edges else ({}, {}, {})
+        await _edge_figures(session, edges, slice_) if edges else ({}, {}, {})
     )
     if edge_totals:
         row = SimpleNamespace(**{c: getattr(row, c) + edge_totals[c] for c in row._fields})
@@ -930,7 +957,7 @@ async def _handling_from_summaries(
         buckets[measure] = sorted(merged.items())
     pct: dict[str, tuple[float | None, float | None]] = {}
     for measure, scale in (("wd", 1.0), ("res", 3600.0), ("ack", 3600.0)):
-        values = _BucketValues(session, measure, days, buckets[measure], scale, edges)
+        values = _BucketValues(session, measure, days, buckets[measure], scale, edges, slice_)
         pct[measure] = (await values.percentile(0.5), await values.percentile(0.9))
 
     def mean(total: Any, n: int, scale: float = 1.0) -> float | None:

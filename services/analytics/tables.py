@@ -127,8 +127,8 @@ Index("complaint_fact_branch_idx", complaint_fact.c.branch_code, complaint_fact.
 Index("complaint_fact_customer_idx", complaint_fact.c.customer_key, complaint_fact.c.received_day)
 #: Migrations 0004/0005: repeat complaints in customer order, open cases and the last days by
 #: category index-only (metrics). 0004 also creates one expression index per duration
-#: measure (``complaint_fact_<measure>_bucket_idx``, :data:`HIST_MEASURES`): keep them when
-#: autogenerating.
+#: measure (``complaint_fact_<measure>_bucket_idx``, :data:`HIST_MEASURES`; since 0006 with
+#: channel, category, department, priority as INCLUDE columns): keep them when autogenerating.
 Index(
     "complaint_fact_customer_cat_idx",
     complaint_fact.c.customer_key,
@@ -332,6 +332,47 @@ HIST_MEASURES = {
     "ack": ("ack_seconds", "ceil(ack_seconds / 900)::int"),
 }
 
+#: Migration 0006: the handling figures of :data:`complaint_day_totals`,
+#: :data:`complaint_day_hist` and :data:`complaint_day_remedy` per receipt day, dimension
+#: (:data:`DIM_SUMMARY_DIMENSIONS`) and value of that dimension (NULL is a value); a value
+#: filter on one of these dimensions sums the rows of its values.
+DIM_SUMMARY_DIMENSIONS = ("channel", "category", "department", "priority")
+complaint_day_dim_totals = Table(
+    "complaint_day_dim_totals",
+    metadata,
+    Column("day", Date, nullable=False),
+    Column("dim", Text, nullable=False),
+    Column("value", Text),
+    *[
+        Column(
+            c, Numeric if c in NUMERIC_TOTALS else BigInteger, nullable=False, server_default="0"
+        )
+        for c in TOTALS_COLUMNS
+    ],
+)
+complaint_day_dim_remedy = Table(
+    "complaint_day_dim_remedy",
+    metadata,
+    Column("day", Date, nullable=False),
+    Column("dim", Text, nullable=False),
+    Column("value", Text),
+    Column("remedy", Text, nullable=False),
+    Column("n", BigInteger, nullable=False, server_default="0"),
+    Column("compensation", BigInteger, nullable=False, server_default="0"),
+)
+complaint_day_dim_hist = Table(
+    "complaint_day_dim_hist",
+    metadata,
+    Column("day", Date, nullable=False),
+    Column("dim", Text, nullable=False),
+    Column("value", Text),
+    Column("measure", Text, nullable=False),
+    Column("bucket", Integer, nullable=False),
+    Column("n", BigInteger, nullable=False, server_default="0"),
+)
+for _t in (complaint_day_dim_totals, complaint_day_dim_remedy, complaint_day_dim_hist):
+    Index(f"{_t.name}_dim_idx", _t.c.dim, _t.c.value, _t.c.day)
+
 processed_events = processed_events_table(metadata)
 
 #: Tables a rebuild empties before replaying (the whole model).
@@ -347,4 +388,7 @@ MODEL_TABLES = (
     complaint_day_totals,
     complaint_day_remedy,
     complaint_day_hist,
+    complaint_day_dim_totals,
+    complaint_day_dim_remedy,
+    complaint_day_dim_hist,
 )

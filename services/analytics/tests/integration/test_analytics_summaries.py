@@ -21,7 +21,8 @@ from services.analytics import reports, synthetic, tables
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
 TZ = "Asia/Shanghai"
 SUMMARIES = ("complaint_day_dims", "complaint_day_totals", "complaint_day_remedy",
-             "complaint_day_hist")  # fmt: skip
+             "complaint_day_hist", "complaint_day_dim_totals", "complaint_day_dim_remedy",
+             "complaint_day_dim_hist")  # fmt: skip
 
 
 def _events(n: int, seed: int) -> list[Any]:
@@ -43,6 +44,9 @@ async def test_trigger_summaries_equal_a_recomputation(
     live = {k: v for k, v in (await snap(model_sm)).items() if k in SUMMARIES}
     assert live["complaint_day_totals"]
     assert live["complaint_day_hist"]
+    assert live["complaint_day_dim_totals"]
+    assert live["complaint_day_dim_hist"]
+    assert live["complaint_day_dim_remedy"]
     async with model_sm() as session, session.begin():
         await session.execute(text("SELECT analytics.complaint_summary_backfill()"))
     recomputed = {k: v for k, v in (await snap(model_sm)).items() if k in SUMMARIES}
@@ -148,3 +152,39 @@ async def test_handling_with_partial_edge_days_equals_the_facts(model_sm: Any, a
             ),
         )
         assert partial.complaints < whole.complaints
+
+
+async def test_handling_with_one_dimension_filter_equals_the_facts(
+    model_sm: Any, apply: Any
+) -> None:
+    """A value filter on channel, category, department or priority: per-dimension summaries."""
+    await apply(model_sm, _events(200, seed=17))
+    zone = ZoneInfo(TZ)
+    whole = (datetime(2026, 9, 25, tzinfo=zone), datetime(2026, 11, 21, tzinfo=zone))
+    partial = (datetime(2026, 9, 25, 9, tzinfo=zone), datetime(2026, 11, 14, 15, tzinfo=zone))
+    async with model_sm() as session, session.begin():
+        values: dict[str, list[str]] = {}
+        for dim in tables.DIM_SUMMARY_DIMENSIONS:
+            col = tables.complaint_fact.c[dim]
+            rows = await session.execute(
+                text(f"SELECT DISTINCT {dim} FROM analytics.complaint_fact WHERE {dim} IS NOT NULL")
+            )
+            values[dim] = sorted(r[0] for r in rows)
+            assert values[dim], col
+        cases = [(dim, (vals[0],)) for dim, vals in values.items()]
+        cases.append(("category", tuple(values["category"][:2])))
+        cases.append(("channel", ("no-such-channel",)))
+        for lo, hi in (whole, partial, (None, None)):
+            for dim, accepted in cases:
+                flt = reports.Filters(from_=lo, to=hi, values={dim: accepted}, tz=TZ)
+                summary = await reports.handling(session=session, filters=flt)
+                facts = reports._handling_report(
+                    *await reports._handling_from_facts(session=session, filters=flt)
+                )
+                assert summary == facts, (lo, hi, dim, accepted)
+            phone = await reports.handling(
+                session=session,
+                filters=reports.Filters(from_=lo, to=hi, values={"channel": cases[0][1]}, tz=TZ),
+            )
+            assert phone.complaints > 0
+            assert phone.resolution_working_days.median is not None
