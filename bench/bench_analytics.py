@@ -14,7 +14,7 @@ the reports whose name contains one of the texts.
    ``--complaints`` synthetic complaints (services/analytics/synthetic.py distributions:
    channel, category, priority, region mix, resolution times, follow-up outcomes, remedies)
    received over the last two years straight into ``complaint_fact`` with COPY, plus
-   ``--suggestions`` suggestions (the summary trigger off during COPY, then the daily
+   ``--suggestions`` suggestions (the summary triggers off during COPY, then the daily
    summaries backfilled once); then VACUUM ANALYZE.
 2. Times every report (median, min and max of ``--repeat`` runs after one warm-up), over the
    whole range and over typical windows, and the scrape-time business-metrics refresh.
@@ -100,11 +100,9 @@ async def load(url: str, n: int, n_suggestions: int) -> float:
     started = time.perf_counter()
     conn = await asyncpg.connect(_dsn(url))
     try:
-        # Bulk load: the summary trigger is off during COPY, the summaries are computed once
-        # afterwards (analytics.complaint_summary_backfill, migration 0004).
-        await conn.execute(
-            "ALTER TABLE analytics.complaint_fact DISABLE TRIGGER complaint_fact_summary"
-        )
+        # Bulk load: the summary triggers (0004, 0006) are off during COPY, the summaries are
+        # computed once afterwards (analytics.complaint_summary_backfill).
+        await conn.execute("ALTER TABLE analytics.complaint_fact DISABLE TRIGGER USER")
         batch = 50_000
         for first in range(0, n, batch):
             rows = [
@@ -148,14 +146,13 @@ async def load(url: str, n: int, n_suggestions: int) -> float:
                 "category", "decision", "decided_at", "implemented_at", "implemented_on_time",
             ),
         )  # fmt: skip
-        await conn.execute(
-            "ALTER TABLE analytics.complaint_fact ENABLE TRIGGER complaint_fact_summary"
-        )
+        await conn.execute("ALTER TABLE analytics.complaint_fact ENABLE TRIGGER USER")
         t = time.perf_counter()
         await conn.execute("SELECT analytics.complaint_summary_backfill()")
         print(f"summaries backfilled in {time.perf_counter() - t:.1f}s", flush=True)
         for table in ("complaint_day_dims", "complaint_day_totals", "complaint_day_remedy",
-                      "complaint_day_hist"):  # fmt: skip
+                      "complaint_day_hist", "complaint_day_dim_totals",
+                      "complaint_day_dim_remedy", "complaint_day_dim_hist"):  # fmt: skip
             await conn.execute(f"VACUUM ANALYZE analytics.{table}")
             rows = await conn.fetchval(f"SELECT count(*) FROM analytics.{table}")
             print(f"  {table}: {rows} rows", flush=True)
