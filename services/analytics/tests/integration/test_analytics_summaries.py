@@ -188,3 +188,25 @@ async def test_handling_with_one_dimension_filter_equals_the_facts(
             )
             assert phone.complaints > 0
             assert phone.resolution_working_days.median is not None
+
+
+async def test_metrics_received_by_channel_equal_the_facts(model_sm: Any, apply: Any) -> None:
+    """``analytics_complaints_received_total`` reads the per-dimension totals (0006)."""
+    from services.analytics import metrics
+
+    await apply(model_sm, _events(60, seed=21))
+    async with model_sm() as session, session.begin():
+        got = sorted(tuple(r) for r in (await session.execute(text(metrics._RECEIVED_SQL))).all())
+        want = sorted(
+            tuple(r)
+            for r in (
+                await session.execute(
+                    text(
+                        "SELECT COALESCE(channel, 'unknown'), count(*) "
+                        "FROM analytics.complaint_fact WHERE received_day IS NOT NULL GROUP BY 1"
+                    )
+                )
+            ).all()
+        )
+    assert got
+    assert got == want
