@@ -107,8 +107,9 @@ KAFKA_PID: Final = KAFKA_DIR / "kafka.pid"
 KAFKA_CDS_ARCHIVE: Final = KAFKA_DIR / "kafka.jsa"
 #: File in ``libs/`` holding the SHA-1 of the pom the jars were fetched with.
 KAFKA_LIBS_STAMP: Final = ".pom.sha1"
-#: JVM heap of the broker: small, but enough for a local load test.
-KAFKA_HEAP: Final = ("-Xms256m", "-Xmx512m")
+#: JVM heap of the broker. Every test run creates the platform's topics under a prefix of
+#: its own (and deletes them after); 512 MB ran out once ~16,000 partitions had piled up.
+KAFKA_HEAP: Final = ("-Xms512m", "-Xmx1536m")
 KAFKA_READY_TIMEOUT_SECONDS: Final = 90.0
 KAFKA_STOP_TIMEOUT_SECONDS: Final = 30.0
 MVN_TIMEOUT_SECONDS: Final = 900.0
@@ -965,6 +966,39 @@ def create_topics(bootstrap: str, topics: Mapping[str, int], *, prefix: str = ""
     """
     wanted = {prefix + name: count for name, count in topics.items()}
     _run_sync(lambda: _create_topics(bootstrap, wanted))
+
+
+async def _delete_topics(bootstrap: str, prefix: str) -> int:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+        return len(names)
+    finally:
+        await admin.close()
+
+
+def delete_topics(bootstrap: str, *, prefix: str) -> int:
+    """Delete every topic whose name starts with ``prefix`` (a test run's own topics).
+
+    Args:
+        bootstrap: Kafka bootstrap servers.
+        prefix: non-empty name prefix, e.g. ``t1a2b3c4.``; the platform's own topics have
+            none, so they can never match.
+
+    Returns:
+        How many topics were deleted.
+
+    Raises:
+        ValueError: an empty prefix (that would delete the platform's topics).
+    """
+    if not prefix:
+        raise ValueError("refusing to delete topics without a prefix")
+    return _run_sync(lambda: _delete_topics(bootstrap, prefix))
 
 
 def platform_topics() -> dict[str, int]:

@@ -46,11 +46,16 @@ def database_url(server_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def topic_prefix(kafka_bootstrap: str) -> str:
-    """A topic prefix unique to this run, with every platform topic created under it."""
+def topic_prefix(kafka_bootstrap: str) -> Iterator[str]:
+    """A topic prefix unique to this run, with every platform topic created under it.
+
+    The topics are deleted at the end of the run, so a long-lived local broker does not
+    pile up partitions run after run.
+    """
     prefix = f"t{uuid.uuid4().hex[:8]}."
     devinfra.create_topics(kafka_bootstrap, all_topics(), prefix=prefix)
-    return prefix
+    yield prefix
+    devinfra.delete_topics(kafka_bootstrap, prefix=prefix)
 
 
 @pytest.fixture(scope="session")

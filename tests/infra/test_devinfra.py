@@ -133,3 +133,22 @@ def test_platform_topics_include_dead_letters() -> None:
     assert topics
     assert all(count >= 1 for count in topics.values())
     assert any(name.endswith(".dlq") for name in topics)
+
+
+async def test_delete_topics_removes_only_the_prefixed_ones(bootstrap: str) -> None:
+    prefix = f"del{uuid.uuid4().hex[:8]}."
+    devinfra.create_topics(bootstrap, {"a": 1, "b": 2}, prefix=prefix)
+    assert devinfra.delete_topics(bootstrap, prefix=prefix) == 2
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        for _ in range(50):
+            names = [t for t in await admin.list_topics() if t.startswith(prefix)]
+            if not names:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
+    assert names == []
+    with pytest.raises(ValueError, match="prefix"):
+        devinfra.delete_topics(bootstrap, prefix="")

@@ -103,6 +103,7 @@ def isolated_env(server_url: str, kafka_bootstrap: str) -> Iterator[dict[str, st
         "ANALYTICS_METRICS_MIN_INTERVAL_SECONDS": "0",
     }
     devinfra.drop_database(server_url, name)
+    devinfra.delete_topics(kafka_bootstrap, prefix=prefix)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import io
 import json
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,10 +38,11 @@ N_SUGGESTIONS = 8
 
 
 @pytest.fixture(scope="module")
-def own_prefix(kafka_bootstrap: str) -> str:
+def own_prefix(kafka_bootstrap: str) -> Iterator[str]:
     prefix = f"a{uuid.uuid4().hex[:8]}."
     devinfra.create_topics(kafka_bootstrap, all_topics(), prefix=prefix)
-    return prefix
+    yield prefix
+    devinfra.delete_topics(kafka_bootstrap, prefix=prefix)
 
 
 @pytest.fixture(scope="module")
