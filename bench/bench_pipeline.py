@@ -27,7 +27,7 @@ from shared.auth import mint_token
 from shared.config import PlatformSettings
 from shared.events.registry import SERVICES, all_topics
 from shared.replay import read_rows, replay
-from shared.runner import ServiceSupervisor, free_port
+from shared.runner import ServiceSupervisor
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,7 +71,7 @@ def main() -> None:
         migrations.upgrade(service, database_url=db)
     env = {"DATABASE_URL": db, "KAFKA_BOOTSTRAP_SERVERS": kafka, "KAFKA_TOPIC_PREFIX": prefix}
     sup = ServiceSupervisor(
-        env=env, ports={s: free_port() for s in SERVICES}, log_dir=ROOT / ".local" / "bench-logs"
+        env=env, ports=dict.fromkeys(SERVICES, 0), log_dir=ROOT / ".local" / "bench-logs"
     )
     secret = PlatformSettings().jwt_secret.get_secret_value()
     try:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from shared.events.registry import SERVICES
-from shared.runner import ServiceSupervisor, free_port
+from shared.runner import ServiceSupervisor
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +25,7 @@ def services(
             "FOLLOWUP_DELAY_WORKING_DAYS": "0",
             "FOLLOWUP_RETRY_SPACING_WORKING_DAYS": "0",
         },
-        ports={name: free_port() for name in SERVICES},
+        ports=dict.fromkeys(SERVICES, 0),
         log_dir=tmp_path_factory.mktemp("service-logs"),
     )
     sup.start()

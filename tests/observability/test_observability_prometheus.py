@@ -112,7 +112,7 @@ def services(
 ) -> Iterator[ServiceSupervisor]:
     sup = ServiceSupervisor(
         env=isolated_env,
-        ports={name: free_port() for name in SERVICES},
+        ports=dict.fromkeys(SERVICES, 0),
         log_dir=tmp_path_factory.mktemp("obs-service-logs"),
     )
     sup.start()

@@ -28,14 +28,14 @@ from shared.events.envelope import Envelope
 from shared.events.processed import processed_events_table
 from shared.events.registry import COMPLAINTS_RECEIVED
 from shared.kafka.consumer import EventConsumer, HandlerRegistry
-from shared.runner import free_port as _free_port
+from shared.runner import free_ports
 
 OUTAGE_POSTS = 500
 
 
 @pytest.fixture
 def private_kafka(tmp_path: Path) -> Iterator[devinfra.PrivateKafka]:
-    broker = devinfra.PrivateKafka(tmp_path / "kafka", _free_port(), _free_port())
+    broker = devinfra.PrivateKafka(tmp_path / "kafka", *free_ports(2))
     broker.start()
     try:
         yield broker

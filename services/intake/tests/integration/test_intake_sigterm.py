@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -24,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake import tables
 from shared.devinfra import REPO_ROOT
-from shared.runner import free_port as _free_port
 
 BURST = 600
 
@@ -32,16 +32,24 @@ BURST = 600
 async def test_sigterm_during_a_burst_loses_nothing(
     platform_env: dict[str, str], token_for: Any, db: AsyncEngine, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    # The test holds the listening socket and hands it to uvicorn: no other process can take
+    # the port in between (the machine runs many servers at once).
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(2048)
+    port = listener.getsockname()[1]
     log_path = tmp_path / "intake.log"
     env = {**os.environ, **platform_env, "INTAKE_RATE_LIMIT_PER_SECOND": "0"}
     with log_path.open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "uvicorn", "--factory", "services.intake.main:create_app",
-            "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+            "--fd", str(listener.fileno()), "--no-access-log",
             "--timeout-graceful-shutdown", "20",
             cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            pass_fds=(listener.fileno(),),
         )  # fmt: skip
+    listener.close()
     subject = f"burst-{uuid.uuid4().hex[:8]}"
     headers = token_for("intake_client", subject=subject)
     accepted: list[str] = []
