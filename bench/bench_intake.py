@@ -15,13 +15,17 @@ interleaved rounds (the machine is shared, so all see the same background load):
 - ``intake-no-group-commit``: the same with ``INTAKE_GROUP_COMMIT_MAX_BATCH=1`` (one
   transaction per request), to show what grouping buys.
 
-The load generator (this process) keeps ``--concurrency`` requests in flight over
-keep-alive connections; every request has a new customer and text. It prints requests per
-second, p50 and p99 latency (ms), the ratio of each intake variant to the baseline, and
-the CPU time per request (ms, from ``/proc``) of the server process and of the PostgreSQL
-backends of the benchmark database. The load generator itself (httpx) needs several
-milliseconds of CPU per request, more than either server, so on a busy 2-core machine the
-req/s figures move with the background load; the CPU columns are the steadier comparison.
+The load generator is ``wrk`` (Debian package ``wrk``; ``scripts/bootstrap.sh`` installs
+it), a C program that keeps ``--concurrency`` requests in flight over keep-alive
+connections from ``--wrk-threads`` event loops; a generated Lua script gives every request
+a new customer number, text and ``Idempotency-Key``, and counts every answer that is not
+201 as an error. It costs a few hundredths of a millisecond of CPU per request (printed),
+so the servers, not the load generator, decide the figures (the earlier httpx generator
+needed about 5 ms per request, more than both servers together). Printed per target:
+requests per second answered 201, p50 and p99 latency (ms, from wrk, the median over the
+rounds), errors, the ratio to the baseline's req/s, and the CPU time per request (ms,
+from ``/proc`` and ``getrusage``) of the server process, of the PostgreSQL backends of the
+benchmark database, and of wrk.
 A fresh database is created for the run and dropped afterwards; the outbox relay publishes
 to topics with a ``bench.`` prefix on the local broker.
 """
@@ -30,17 +34,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -114,62 +124,154 @@ def _start(target: str, env: dict[str, str], port: int) -> subprocess.Popen[byte
     )  # fmt: skip
 
 
-def _body(n: int) -> dict[str, Any]:
-    tag = uuid.uuid4().hex[:12]
-    return {
+_BODY_MARK = "@TAG@"
+
+
+def _body_template() -> str:
+    """Return the JSON body with ``@TAG@`` where each request puts its unique tag."""
+    body = {
         "channel": "mobile_app",
-        "customer": {"customer_number": f"B-{tag}", "name": "测试用户", "phone": "13800138000"},
+        "customer": {
+            "customer_number": f"B-{_BODY_MARK}",
+            "name": "测试用户",
+            "phone": "13800138000",
+        },
         "description": (
-            f"第{n}号投诉：手机银行转账显示成功但对方未收到款项，金额¥1,234.56，编号{tag}。"
+            f"投诉{_BODY_MARK}：手机银行转账显示成功但对方未收到款项，金额¥1,234.56，"
+            f"编号{_BODY_MARK}。"
         ),
         "product": "mobile_banking",
         "amount": {"value": 123456, "currency": "CNY"},
     }
+    return json.dumps(body, ensure_ascii=False)
 
 
-async def _load(
-    url: str, token: str, seconds: float, concurrency: int, keyed: bool
-) -> tuple[int, int, list[float]]:
-    latencies: list[float] = []
-    errors = 0
-    counter = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30, headers=headers) as c:
-        for _ in range(100):  # wait until up
-            try:
-                await c.get("/docs")
-                break
-            except httpx.TransportError:
-                await asyncio.sleep(0.1)
-        stop_at = time.perf_counter() + seconds
+def _lua_script(token: str, keyed: bool) -> str:
+    """Return the wrk script: a fresh customer, text and ``Idempotency-Key`` per request.
 
-        async def worker() -> None:
-            nonlocal errors, counter
-            while time.perf_counter() < stop_at:
-                counter += 1
-                extra = {"Idempotency-Key": uuid.uuid4().hex} if keyed else {}
-                t0 = time.perf_counter()
-                try:
-                    r = await c.post("/v1/complaints", json=_body(counter), headers=extra)
-                    ok = r.status_code == 201
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
-                    latencies.append(time.perf_counter() - t0)
-                else:
-                    errors += 1
+    Each wrk thread counts the answers that are not 201 (``response``); ``done`` prints
+    one ``BENCH`` line with the totals and the latency percentiles (microseconds).
+    """
+    parts = _body_template().split(_BODY_MARK)
+    lua_parts = ", ".join(f"[==[{part}]==]" for part in parts)
+    key_line = 'headers["Idempotency-Key"] = tag' if keyed else ""
+    return f"""
+local parts = {{{lua_parts}}}
+local threads = {{}}
+counter = 0
+non201 = 0
+tid = 0
+run = "r"
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return int(len(latencies) / elapsed), errors, latencies
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+
+function init(args)
+  run = args[1] or "r"
+end
+
+function request()
+  counter = counter + 1
+  local tag = run .. "-" .. tid .. "-" .. counter
+  local body = table.concat(parts, tag)
+  local headers = {{}}
+  headers["Content-Type"] = "application/json"
+  headers["Authorization"] = "Bearer {token}"
+  {key_line}
+  return wrk.format("POST", "/v1/complaints", headers, body)
+end
+
+function response(status, headers, body)
+  if status ~= 201 then
+    non201 = non201 + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local bad = 0
+  for _, t in ipairs(threads) do
+    bad = bad + t:get("non201")
+  end
+  local e = summary.errors
+  io.write(string.format("BENCH %d %d %d %d %.1f %.1f\\n", summary.requests,
+    summary.duration, bad, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
 
 
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
+@dataclass
+class Run:
+    """One measured run of one target.
+
+    Attributes:
+        ok: requests answered 201.
+        errors: other answers plus socket errors and timeouts.
+        seconds: duration of the run (seconds).
+        p50_ms / p99_ms: latency percentiles of all answers (milliseconds).
+        server_cpu / pg_cpu / gen_cpu: CPU time (seconds) of the server process, of the
+            PostgreSQL backends of the benchmark database and of wrk during the run.
+    """
+
+    ok: int
+    errors: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    server_cpu: float = 0.0
+    pg_cpu: float = 0.0
+    gen_cpu: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Answers 201 per second."""
+        return self.ok / self.seconds
+
+
+def _wrk(
+    url: str, script: Path, seconds: float, concurrency: int, threads: int, run_id: str
+) -> Run:
+    """Run wrk against ``url`` and parse its ``BENCH`` line."""
+    out = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{seconds:g}s",
+         "--timeout", "30s", "-s", str(script), url, "--", run_id],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    line = next(x for x in out.splitlines() if x.startswith("BENCH "))
+    requests, micros, bad, socket_errors, p50, p99 = line.split()[1:]
+    return Run(
+        ok=int(requests) - int(bad),
+        errors=int(bad) + int(socket_errors),
+        seconds=int(micros) / 1e6,
+        p50_ms=float(p50) / 1000,
+        p99_ms=float(p99) / 1000,
+    )
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+    """Wait (at most 30 s) until ``url`` answers HTTP.
+
+    Raises:
+        RuntimeError: the server exited or never answered.
+    """
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/docs", timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within 30 s")
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the reaped child processes (wrk)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def _prepare_db(server_url: str, name: str, synchronous_commit: str) -> str:
@@ -209,6 +311,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="per target and round")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (event loops)")
     parser.add_argument("--no-idempotency-key", action="store_true")
     parser.add_argument(
         "--targets", default="baseline,intake,intake-no-group-commit", help="comma-separated"
@@ -220,6 +323,8 @@ def main() -> None:
         help="durability of commits in the benchmark database (on: as in production)",
     )
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: apt-get install wrk (scripts/bootstrap.sh installs it)")
 
     server_url = os.environ.get("DATABASE_URL") or devinfra.ensure_postgres()
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or devinfra.ensure_kafka()
@@ -241,10 +346,16 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
     }
     targets = args.targets.split(",")
-    results: dict[str, list[tuple[int, int, list[float]]]] = {t: [] for t in targets}
-    cpu: dict[str, list[tuple[float, float, int]]] = {t: [] for t in targets}
+    results: dict[str, list[Run]] = {t: [] for t in targets}
+    workdir = Path(tempfile.mkdtemp(prefix="bench_intake_"))
+    scripts = {
+        keyed: workdir / f"post_{'keyed' if keyed else 'plain'}.lua" for keyed in (True, False)
+    }
+    for keyed, path in scripts.items():
+        path.write_text(_lua_script(token, keyed))
+    run_tag = uuid.uuid4().hex[:8]
     try:
-        for _ in range(args.rounds):
+        for round_no in range(args.rounds):
             for target in targets:
                 env = dict(base_env)
                 if target == "intake-no-group-commit":
@@ -254,52 +365,60 @@ def main() -> None:
                 try:
                     keyed = target != "baseline" and not args.no_idempotency_key
                     url_t = f"http://127.0.0.1:{port}"
-                    asyncio.run(_load(url_t, token, 2.0, args.concurrency, keyed))  # warm-up
+                    _wait_until_up(url_t, proc)
+                    run_id = f"{run_tag}{round_no}{target[:1]}{len(target)}"
+                    script = scripts[keyed]
+                    conc, threads = args.concurrency, args.wrk_threads
+                    _wrk(url_t, script, 2.0, conc, threads, run_id + "w")  # warm-up
                     server = str(proc.pid)
                     processes = {
                         "server": lambda pid, _cmd, server=server: pid == server,
                         "postgres": lambda _pid, cmd: cmd.startswith("postgres:") and name in cmd,
                     }
                     before = {k: _cpu_seconds(m) for k, m in processes.items()}
-                    run = asyncio.run(_load(url_t, token, args.seconds, args.concurrency, keyed))
+                    gen_before = _children_cpu()
+                    run = _wrk(url_t, script, args.seconds, conc, threads, run_id)
+                    run.gen_cpu = _children_cpu() - gen_before
                     after = {k: _cpu_seconds(m) for k, m in processes.items()}
+                    run.server_cpu = after["server"] - before["server"]
+                    run.pg_cpu = after["postgres"] - before["postgres"]
                     results[target].append(run)
-                    cpu[target].append(
-                        (
-                            after["server"] - before["server"],
-                            after["postgres"] - before["postgres"],
-                            len(run[2]),
-                        )
-                    )
                 finally:
                     proc.terminate()
                     proc.wait(timeout=30)
     finally:
         asyncio.run(_drop_db(server_url, name))
+        shutil.rmtree(workdir, ignore_errors=True)
 
     print(
-        f"POST /v1/complaints, {args.seconds:.0f} s x {args.rounds} round(s), "
-        f"{args.concurrency} in flight, one uvicorn worker, {os.cpu_count()} CPUs (shared), "
-        f"synchronous_commit={args.synchronous_commit}"
+        f"POST /v1/complaints, wrk -t{args.wrk_threads} -c{args.concurrency}, "
+        f"{args.seconds:g} s x {args.rounds} round(s), one uvicorn worker, "
+        f"{os.cpu_count()} CPUs (shared), synchronous_commit={args.synchronous_commit}"
     )
     print(
         f"{'target':<24}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>8}"
-        f"{'srv CPU ms/req':>16}{'pg CPU ms/req':>15}"
+        f"{'srv CPU ms/req':>16}{'pg CPU ms/req':>15}{'wrk CPU ms/req':>16}"
     )
-    base_rate = statistics.mean(r[0] for r in results.get("baseline", [(0, 0, [])])) or None
+    base_runs = results.get("baseline") or []
+    base_rate = statistics.mean(r.rate for r in base_runs) if base_runs else None
     for target, runs in results.items():
-        rate = statistics.mean(r[0] for r in runs)
-        lat = [x for r in runs for x in r[2]]
-        errors = sum(r[1] for r in runs)
+        rate = statistics.mean(r.rate for r in runs)
+        errors = sum(r.errors for r in runs)
         ratio = f"{rate / base_rate:.2f}" if base_rate else "-"
-        p50, p99 = _pct(lat, 50), _pct(lat, 99)
-        done = sum(c[2] for c in cpu[target]) or 1
-        srv = 1000 * sum(c[0] for c in cpu[target]) / done
-        pg = 1000 * sum(c[1] for c in cpu[target]) / done
+        # Percentiles of the rounds: the median of each round's figure.
+        p50 = statistics.median(r.p50_ms for r in runs)
+        p99 = statistics.median(r.p99_ms for r in runs)
+        done = sum(r.ok for r in runs) or 1
+        srv = 1000 * sum(r.server_cpu for r in runs) / done
+        pg = 1000 * sum(r.pg_cpu for r in runs) / done
+        gen = 1000 * sum(r.gen_cpu for r in runs) / done
         print(
             f"{target:<24}{rate:>8.0f}{p50:>9.1f}{p99:>9.1f}{errors:>8}{ratio:>8}"
-            f"{srv:>16.2f}{pg:>15.2f}"
+            f"{srv:>16.2f}{pg:>15.2f}{gen:>16.2f}"
         )
+        if args.rounds > 1:
+            each = " ".join(f"{r.rate:.0f}" for r in runs)
+            print(f"{'':<24}req/s per round: {each}")
 
 
 if __name__ == "__main__":

@@ -96,6 +96,12 @@ if ! command -v promtool >/dev/null; then
 fi
 say "$(promtool --version 2>&1 | head -1)"
 
+# --- wrk (load generator of bench/bench_intake.py; not needed by the tests) -------------------
+if ! command -v wrk >/dev/null; then
+    say "installing wrk"
+    apt_install wrk
+fi
+
 # --- Kafka broker jars ------------------------------------------------------------------------
 uv run python - <<'PY'
 import time
