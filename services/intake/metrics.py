@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from prometheus_client import Counter, Histogram
 
 SUBMISSIONS = Counter(
@@ -15,3 +17,9 @@ BATCH_SIZE = Histogram(
     "Submissions recorded per transaction (group commit).",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
+
+
+@cache
+def submissions(kind: str, outcome: str) -> Counter:
+    """Return the child of :data:`SUBMISSIONS` for ``kind`` and ``outcome`` (looked up once)."""
+    return SUBMISSIONS.labels(kind, outcome)

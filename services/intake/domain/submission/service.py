@@ -58,8 +58,7 @@ from shared.events.contracts.complaints import (
     ComplaintReceived,
     SuggestionReceived,
 )
-from shared.events.envelope import Envelope, new_event
-from shared.events.outbox import outbox_row
+from shared.events.envelope import Envelope, new_event, wire_headers
 from shared.privacy import Vault, preview, pseudonymous_key, redact
 
 Kind = Literal["complaint", "suggestion"]
@@ -184,19 +183,46 @@ def _write_batch_sql() -> str:
 _WRITE_BATCH = _write_batch_sql()
 
 
+class JsonText(str):
+    """A value already serialised as JSON text (written to a ``jsonb`` column as is)."""
+
+
 def _columns(rows: Sequence[dict[str, Any]], columns: dict[str, str]) -> list[list[Any]]:
     """Turn rows into one list per column (the arrays of :func:`_insert_rows_sql`).
 
-    ``jsonb`` values are serialised here: the session's asyncpg connection takes JSON
-    text for ``jsonb`` (SQLAlchemy's codec).
+    ``jsonb`` values are serialised here unless they are :class:`JsonText` already: the
+    session's asyncpg connection takes JSON text for ``jsonb`` (SQLAlchemy's codec).
     """
     arrays: list[list[Any]] = []
     for column, pg_type in columns.items():
         if pg_type == "jsonb":
-            arrays.append([json.dumps(r[column], ensure_ascii=False) for r in rows])
+            arrays.append(
+                [
+                    v if isinstance(v := r[column], JsonText) else json.dumps(v, ensure_ascii=False)
+                    for r in rows
+                ]
+            )
         else:
             arrays.append([r[column] for r in rows])
     return arrays
+
+
+def _outbox_values(item: Prepared) -> dict[str, Any]:
+    """Return the outbox row of ``item``'s event (as ``shared.events.outbox.outbox_row``).
+
+    The payload is JSON text: the envelope is serialised once by pydantic
+    (``model_dump_json``) instead of ``model_dump`` and ``json.dumps``; the stored
+    ``jsonb`` is the same.
+    """
+    envelope = item.event
+    return {
+        "id": envelope.id,
+        "topic": item.topic,
+        "key": envelope.subject,
+        "type": envelope.type,
+        "payload": JsonText(envelope.model_dump_json()),
+        "headers": [[k, v.decode()] for k, v in wire_headers(envelope.type, envelope.id)],
+    }
 
 
 #: Personal fields of the customer, as stored in the vault.
@@ -210,9 +236,11 @@ def new_reference(kind: Kind, received_at: datetime, tz: str) -> str:
     base32 characters (32^6, about 10^9 per day and kind). Uniqueness is enforced by the
     database; a collision makes the batch draw new references and retry.
     """
-    day = received_at.astimezone(ZoneInfo(tz)).strftime("%y%m%d")
-    tail = "".join(secrets.choice(_REF_ALPHABET) for _ in range(6))
-    return f"{'C' if kind == 'complaint' else 'S'}-{day}-{tail}"
+    local = received_at.astimezone(ZoneInfo(tz))
+    bits = secrets.randbits(30)  # one draw from the OS generator: 6 x 5 bits
+    tail = "".join([_REF_ALPHABET[(bits >> shift) & 31] for shift in (25, 20, 15, 10, 5, 0)])
+    prefix = "C" if kind == "complaint" else "S"
+    return f"{prefix}-{local.year % 100:02d}{local.month:02d}{local.day:02d}-{tail}"
 
 
 def detect_language(text: str) -> str:
@@ -576,7 +604,7 @@ async def record_batch(
             {
                 "client": items[i].principal.subject,
                 "key": items[i].idempotency_key,
-                "response": outcomes[i][0].model_dump(mode="json"),  # type: ignore[index]
+                "response": JsonText(outcomes[i][0].model_dump_json()),  # type: ignore[index]
             }
             for i in fresh
             if items[i].idempotency_key is not None
@@ -585,7 +613,7 @@ async def record_batch(
             _WRITE_BATCH,
             *_columns([p.row for p in chosen], _SUBMISSION_COLUMNS),
             *_columns([p.vault_row for p in chosen], _VAULT_COLUMNS),
-            *_columns([outbox_row(p.event, topic=p.topic) for p in chosen], _OUTBOX_COLUMNS),
+            *_columns([_outbox_values(p) for p in chosen], _OUTBOX_COLUMNS),
             *_columns(audit_rows, _AUDIT_COLUMNS),
             *_columns(replies, _REPLY_COLUMNS),
         )
