@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
 
 from shared import context, errors, metrics
 from shared import logging as cfp_logging
@@ -196,6 +199,27 @@ def settings_of(request: Request) -> Any:
     return request.app.state.settings
 
 
+def _install_offline_docs(app: FastAPI, title: str) -> None:
+    """Serve Swagger UI at ``/docs`` with its assets from this process, not from a CDN.
+
+    Bank networks often have no route to the internet; FastAPI's default page loads its
+    JavaScript and CSS from jsDelivr. The assets come from the ``swagger-ui-bundle`` package
+    (mounted at ``/docs/assets``); links honour a proxy's ``root_path``.
+    """
+    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_path), name="swagger-ui-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json",
+            title=f"{title} - API",
+            swagger_js_url=f"{root}/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/assets/favicon-32x32.png",
+        )
+
+
 def create_service_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI:
     """Build the FastAPI app of one service.
 
@@ -260,9 +284,11 @@ def create_service_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI
         description=spec.description,
         version=cfp_logging.VERSION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served below from the swagger-ui-bundle package, not a CDN
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
+    _install_offline_docs(app, spec.title)
     app.state.settings = settings
     app.state.spec = spec
     errors.install(app)

@@ -59,3 +59,18 @@ async def test_garbage_token_gets_a_plain_401(intake: AsyncClient) -> None:
     assert r.status_code == 401
     assert r.json()["detail"] == "invalid token"
     assert r.headers["www-authenticate"] == "Bearer"
+
+
+async def test_api_docs_load_nothing_from_outside(intake: AsyncClient) -> None:
+    """Swagger UI works on a bank network without internet: every asset comes from us."""
+    import re
+
+    page = await intake.get("/docs")
+    assert page.status_code == 200
+    links = re.findall(r"""(?:src|href)=["']([^"']+)["']|url: ?["']([^"']+)["']""", page.text)
+    urls = [a or b for a, b in links]
+    assert "/openapi.json" in urls
+    assert not [u for u in urls if "://" in u or u.startswith("//")], urls
+    for url in urls:
+        assert (await intake.get(url)).status_code == 200, url
+    assert "cdn" not in page.text.lower()
