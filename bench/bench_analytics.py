@@ -191,6 +191,34 @@ async def time_reports(
     # A value filter; a range that starts inside a day.
     year_phone = reports.Filters(from_=year_ago, values={"channel": ("phone",)}, tz=TZ)
     year_9am = reports.Filters(from_=year_ago + timedelta(hours=9), tz=TZ)
+    # Repeats, worst case of the month cells: both edge months nearly whole partial months
+    # (from the 2nd of a month 7 months back to the 28th, 17:00, of last month).
+    first = today.replace(day=1)
+    for _ in range(7):
+        first = (first - timedelta(days=1)).replace(day=1)
+    last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    partial_months = reports.Filters(
+        from_=datetime.combine(first + timedelta(days=1), datetime.min.time(), zone),
+        to=datetime.combine(last_month + timedelta(days=27), datetime.min.time(), zone)
+        + timedelta(hours=17),
+        tz=TZ,
+    )
+    # One filter on product_line, region or branch (per-dimension summaries, 0007); filters
+    # on two dimensions (the matching fact rows, read once).
+    year_region = reports.Filters(from_=year_ago, values={"region": ("Guangdong",)}, tz=TZ)
+    year_branch = reports.Filters(from_=year_ago, values={"branch": ("GU007",)}, tz=TZ)
+    year_cards = reports.Filters(from_=year_ago, values={"product_line": ("cards",)}, tz=TZ)
+    year_phone_fees = reports.Filters(
+        from_=year_ago, values={"channel": ("phone",), "category": ("fees_and_charges",)}, tz=TZ
+    )
+    year_region_fees = reports.Filters(
+        from_=year_ago,
+        values={"region": ("Guangdong",), "category": ("fees_and_charges",)},
+        tz=TZ,
+    )
+    year_branch_phone = reports.Filters(
+        from_=year_ago, values={"branch": ("GU007",), "channel": ("phone",)}, tz=TZ
+    )
 
     def trend(f: reports.Filters, g: reports.Granularity) -> Callable[[Any], Awaitable[Any]]:
         return lambda s: reports.trend(session=s, filters=f, granularity=g)
@@ -218,6 +246,18 @@ async def time_reports(
          lambda s: reports.spikes(session=s, filters=all_, dimension="branch", day=today)),
         ("repeats, last 30 days", lambda s: reports.repeats(session=s, filters=month)),
         ("repeats, 2 years", lambda s: reports.repeats(session=s, filters=all_)),
+        ("repeats, 1 year", lambda s: reports.repeats(session=s, filters=year)),
+        ("repeats, 1 year from 09:00", lambda s: reports.repeats(session=s, filters=year_9am)),
+        ("repeats, 2nd of a month to the 28th, 6 months",
+         lambda s: reports.repeats(session=s, filters=partial_months)),
+        ("repeats, 2nd of a month to the 28th, 6 months (fact table)",
+         lambda s: reports._repeats_from_facts(session=s, filters=partial_months)),
+        ("repeats, 2 years (fact table)",
+         lambda s: reports._repeats_from_facts(session=s, filters=all_)),
+        ("repeats, 1 year (fact table)",
+         lambda s: reports._repeats_from_facts(session=s, filters=year)),
+        ("repeats, last 30 days (fact table)",
+         lambda s: reports._repeats_from_facts(session=s, filters=month)),
         ("suggestions, 2 years", lambda s: reports.suggestions(session=s)),
         ("handling, phone only, 1 year",
          lambda s: reports.handling(session=s, filters=year_phone)),
@@ -225,6 +265,30 @@ async def time_reports(
          lambda s: reports.handling(session=s, filters=year_9am)),
         ("handling, phone only, 1 year (fact table)", lambda s: _facts_handling(s, year_phone)),
         ("handling, 1 year from 09:00 (fact table)", lambda s: _facts_handling(s, year_9am)),
+        ("handling, region only, 1 year",
+         lambda s: reports.handling(session=s, filters=year_region)),
+        ("handling, branch only, 1 year",
+         lambda s: reports.handling(session=s, filters=year_branch)),
+        ("handling, product line only, 1 year",
+         lambda s: reports.handling(session=s, filters=year_cards)),
+        ("handling, phone + fees, 1 year",
+         lambda s: reports.handling(session=s, filters=year_phone_fees)),
+        ("handling, region + fees, 1 year",
+         lambda s: reports.handling(session=s, filters=year_region_fees)),
+        ("handling, branch + phone, 1 year",
+         lambda s: reports.handling(session=s, filters=year_branch_phone)),
+        ("handling, region only, 1 year (fact table)",
+         lambda s: _facts_handling(s, year_region)),
+        ("handling, branch only, 1 year (fact table)",
+         lambda s: _facts_handling(s, year_branch)),
+        ("handling, product line only, 1 year (fact table)",
+         lambda s: _facts_handling(s, year_cards)),
+        ("handling, phone + fees, 1 year (fact table)",
+         lambda s: _facts_handling(s, year_phone_fees)),
+        ("handling, region + fees, 1 year (fact table)",
+         lambda s: _facts_handling(s, year_region_fees)),
+        ("handling, branch + phone, 1 year (fact table)",
+         lambda s: _facts_handling(s, year_branch_phone)),
         ("business metrics refresh (scrape)", lambda s: build_metrics(s)),
     ]  # fmt: skip
     out = []
@@ -241,7 +305,7 @@ async def time_reports(
                         timings.append((time.perf_counter() - t) * 1000)
             out.append((name, statistics.median(timings)))
             print(
-                f"  {name:<42} {statistics.median(timings):8.1f} ms"
+                f"  {name:<50} {statistics.median(timings):8.1f} ms"
                 f"   (min {min(timings):.1f}, max {max(timings):.1f})",
                 flush=True,
             )

@@ -22,7 +22,18 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import BigInteger, Date, Float, cast, func, literal_column, select, text
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Float,
+    Text,
+    cast,
+    func,
+    literal_column,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -572,36 +583,53 @@ async def handling(*, session: AsyncSession, filters: Filters) -> HandlingReport
     """
     active = {name: accepted for name, accepted in filters.values.items() if accepted}
     if not active or (len(active) == 1 and set(active) <= set(tables.DIM_SUMMARY_DIMENSIONS)):
-        # Whole days from the summaries (per dimension value with a filter on one of
-        # channel, category, department, priority); partial edge days from the facts.
+        # Whole days from the summaries (per dimension value with a filter on one of the
+        # seven filter dimensions, migrations 0006/0007); partial edge days from the facts.
         days, edges = filters.split_days()
         m, remedy_rows = await _handling_from_summaries(
             session=session, days=days, edges=edges, slice_=next(iter(active.items()), None)
         )
     else:
-        m, remedy_rows = await _handling_from_facts(session=session, filters=filters)
+        # Value filters on two or more dimensions: the matching fact rows, found in
+        # complaint_fact_dims_idx (all seven dimensions, 0007), read once.
+        m, remedy_rows = await _handling_from_matches(session=session, filters=filters)
     return _handling_report(m, remedy_rows)
 
 
-async def _handling_from_facts(*, session: AsyncSession, filters: Filters) -> tuple[Any, Any]:
-    """The handling figures read from ``complaint_fact`` (any filter, any instant range)."""
+#: Columns of ``complaint_fact`` the handling figures read (:func:`_handling_columns`).
+_HANDLING_COLUMNS = (
+    "opened_at", "closed_at", "resolved_at", "res_clocks_done", "res_clocks_on_time",
+    "ack_clock_done", "ack_clock_on_time", "breaches_resolution", "breaches_acknowledgement",
+    "breaches_regulatory", "resolution_working_days", "resolution_seconds", "ack_seconds",
+    "reopen_count", "escalation_count", "extension_count", "compensation_minor", "visits_done",
+    "visits_unreachable", "visits_unsatisfied", "score_n", "score_sum", "score_1", "score_2",
+    "score_3", "score_4", "score_5", "remedy",
+)  # fmt: skip
+
+
+def _handling_columns(src: Any) -> list[ColumnElement[Any]]:
+    """The aggregate columns of the handling figures over ``src`` (the facts or a subset).
+
+    Args:
+        src: ``complaint_fact`` or a selectable with the columns of :data:`_HANDLING_COLUMNS`.
+    """
+    c = src.c
     hours = 3600.0
-    wd = f.c.resolution_working_days
-    res_h = f.c.resolution_seconds / hours
-    ack_h = f.c.ack_seconds / hours
-    where = filters.where()
-    main = select(
+    wd = c.resolution_working_days
+    res_h = c.resolution_seconds / hours
+    ack_h = c.ack_seconds / hours
+    return [
         func.count().label("complaints"),
-        func.count().filter(f.c.opened_at.is_not(None) & f.c.closed_at.is_(None)).label("open"),
-        func.count(f.c.resolved_at).label("resolved"),
-        func.count(f.c.closed_at).label("closed"),
-        func.coalesce(func.sum(f.c.res_clocks_done), 0).label("res_done"),
-        func.coalesce(func.sum(f.c.res_clocks_on_time), 0).label("res_on_time"),
-        func.coalesce(func.sum(f.c.ack_clock_done), 0).label("ack_done"),
-        func.coalesce(func.sum(f.c.ack_clock_on_time), 0).label("ack_on_time"),
-        func.coalesce(func.sum(f.c.breaches_resolution), 0).label("b_res"),
-        func.coalesce(func.sum(f.c.breaches_acknowledgement), 0).label("b_ack"),
-        func.coalesce(func.sum(f.c.breaches_regulatory), 0).label("b_reg"),
+        func.count().filter(c.opened_at.is_not(None) & c.closed_at.is_(None)).label("open"),
+        func.count(c.resolved_at).label("resolved"),
+        func.count(c.closed_at).label("closed"),
+        func.coalesce(func.sum(c.res_clocks_done), 0).label("res_done"),
+        func.coalesce(func.sum(c.res_clocks_on_time), 0).label("res_on_time"),
+        func.coalesce(func.sum(c.ack_clock_done), 0).label("ack_done"),
+        func.coalesce(func.sum(c.ack_clock_on_time), 0).label("ack_on_time"),
+        func.coalesce(func.sum(c.breaches_resolution), 0).label("b_res"),
+        func.coalesce(func.sum(c.breaches_acknowledgement), 0).label("b_ack"),
+        func.coalesce(func.sum(c.breaches_regulatory), 0).label("b_reg"),
         func.count(wd).label("wd_n"),
         func.avg(wd).label("wd_mean"),
         _pct(wd, 0.5).label("wd_p50"),
@@ -614,18 +642,78 @@ async def _handling_from_facts(*, session: AsyncSession, filters: Filters) -> tu
         func.avg(ack_h).label("a_mean"),
         _pct(ack_h, 0.5).label("a_p50"),
         _pct(ack_h, 0.9).label("a_p90"),
-        func.count().filter(f.c.reopen_count > 0).label("reopened"),
-        func.coalesce(func.sum(f.c.escalation_count), 0).label("escalations"),
-        func.count().filter(f.c.escalation_count > 0).label("escalated"),
-        func.coalesce(func.sum(f.c.extension_count), 0).label("extensions"),
-        func.coalesce(func.sum(f.c.compensation_minor), 0).label("compensation"),
-        func.coalesce(func.sum(f.c.visits_done), 0).label("visits"),
-        func.coalesce(func.sum(f.c.visits_unreachable), 0).label("unreachable"),
-        func.coalesce(func.sum(f.c.visits_unsatisfied), 0).label("unsatisfied"),
-        func.coalesce(func.sum(f.c.score_n), 0).label("score_n"),
-        func.coalesce(func.sum(f.c.score_sum), 0).label("score_sum"),
-        *[func.coalesce(func.sum(f.c[f"score_{i}"]), 0).label(f"s{i}") for i in range(1, 6)],
-    ).where(*where)
+        func.count().filter(c.reopen_count > 0).label("reopened"),
+        func.coalesce(func.sum(c.escalation_count), 0).label("escalations"),
+        func.count().filter(c.escalation_count > 0).label("escalated"),
+        func.coalesce(func.sum(c.extension_count), 0).label("extensions"),
+        func.coalesce(func.sum(c.compensation_minor), 0).label("compensation"),
+        func.coalesce(func.sum(c.visits_done), 0).label("visits"),
+        func.coalesce(func.sum(c.visits_unreachable), 0).label("unreachable"),
+        func.coalesce(func.sum(c.visits_unsatisfied), 0).label("unsatisfied"),
+        func.coalesce(func.sum(c.score_n), 0).label("score_n"),
+        func.coalesce(func.sum(c.score_sum), 0).label("score_sum"),
+        *[func.coalesce(func.sum(c[f"score_{i}"]), 0).label(f"s{i}") for i in range(1, 6)],
+    ]
+
+
+async def _handling_from_matches(*, session: AsyncSession, filters: Filters) -> tuple[Any, Any]:
+    """The handling figures of :func:`_handling_from_facts`, reading the matching rows once.
+
+    The rows matching ``filters`` are read into a MATERIALIZED common table expression (one
+    heap visit per row, found through ``complaint_fact_dims_idx`` with every value condition
+    checked in the index); the figures and the remedies are aggregated from it in the same
+    statement, with the same aggregate expressions as the fact-table computation.
+
+    Returns:
+        ``(figures, remedy rows)`` shaped like :func:`_handling_from_facts`'s.
+    """
+    rows = (
+        select(*[f.c[name] for name in _HANDLING_COLUMNS])
+        .where(*filters.where())
+        .cte("matching")
+        .prefix_with("MATERIALIZED")
+    )
+    by_remedy = (
+        select(
+            rows.c.remedy,
+            func.count().label("n"),
+            func.coalesce(func.sum(rows.c.compensation_minor), 0).label("comp"),
+        )
+        .where(rows.c.remedy.is_not(None))
+        .group_by(rows.c.remedy)
+        .subquery()
+    )
+    # Remedies in the fact-table order (most frequent first, then by kind in the database's
+    # collation); the amounts travel as text so that JSON keeps every digit.
+    remedies = (
+        select(
+            func.coalesce(
+                func.json_agg(
+                    aggregate_order_by(
+                        func.json_build_array(
+                            by_remedy.c.remedy,
+                            cast(by_remedy.c.n, Text),
+                            cast(by_remedy.c.comp, Text),
+                        ),
+                        by_remedy.c.n.desc(),
+                        by_remedy.c.remedy,
+                    )
+                ),
+                literal_column("'[]'::json"),
+            )
+        )
+        .scalar_subquery()
+        .label("remedies")
+    )
+    m = (await session.execute(select(*_handling_columns(rows), remedies))).one()
+    remedy_rows = [SimpleNamespace(remedy=r, n=int(n), comp=int(comp)) for r, n, comp in m.remedies]
+    return m, remedy_rows
+
+
+async def _handling_from_facts(*, session: AsyncSession, filters: Filters) -> tuple[Any, Any]:
+    """The handling figures read from ``complaint_fact`` (any filter, any instant range)."""
+    where = filters.where()
+    main = select(*_handling_columns(f)).where(*where)
     m = (await session.execute(main)).one()
     remedy_rows = (
         await session.execute(
@@ -729,8 +817,9 @@ class _BucketValues:
         value_cond = ""
         if slice_ is not None:
             # An INCLUDE column of the bucket index (0006): still index-only.
-            value_cond = f" AND {slice_[0]} = ANY(:sv)"
-            conds.append(f"{slice_[0]} = ANY(:sv)")
+            column_of = tables.DIM_SUMMARY_COLUMNS[slice_[0]]
+            value_cond = f" AND {column_of} = ANY(:sv)"
+            conds.append(f"{column_of} = ANY(:sv)")
             self.params["sv"] = list(slice_[1])
         if days[0] is not None:
             conds.append("received_day >= :d1")
@@ -864,7 +953,7 @@ async def _edge_figures(
     cond, params = _edges_sql(edges)
     where = f"FROM analytics.complaint_fact WHERE received_day IS NOT NULL AND {cond}"
     if slice_ is not None:
-        where += f" AND {slice_[0]} = ANY(:sv)"
+        where += f" AND {tables.DIM_SUMMARY_COLUMNS[slice_[0]]} = ANY(:sv)"
         params["sv"] = list(slice_[1])
     cols = ", ".join(f"COALESCE(sum({e}), 0) AS {c}" for c, e in _TOTALS_SQL.items())
     row = (await session.execute(text(f"SELECT {cols} {where}"), params)).one()
@@ -907,7 +996,8 @@ async def _handling_from_summaries(
         days: whole local days ``(first, last)``, inclusive, None = open (may be empty).
         edges: the partial days (:meth:`Filters.split_days`).
         slice_: ``(dimension, accepted values)`` of a value filter on one of
-            :data:`tables.DIM_SUMMARY_DIMENSIONS`: the per-dimension summaries (0006) are read.
+            :data:`tables.DIM_SUMMARY_DIMENSIONS`: the per-dimension summaries (0006, 0007)
+            are read.
     """
     edges = edges or []
     t, rm, h = tables.complaint_day_totals, tables.complaint_day_remedy, tables.complaint_day_hist
@@ -1212,14 +1302,165 @@ class RepeatsReport(BaseModel):
                 self.by_category.items()] or [base]  # fmt: skip
 
 
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _repeat_point_sql(filters: Filters) -> tuple[str, dict[str, Any]]:
+    """SQL counting the points inside the range per category and kind (migration 0008).
+
+    A point (first, last) is inside [from, to) when its first receipt is at or after
+    ``from`` and its last before ``to``. Split: cells of ``complaint_repeat_month`` with the
+    first in a month starting at or after ``from`` and the last in a month that ends before
+    ``to``; the points whose first receipt falls in the partial month at the start (strip 1)
+    or, otherwise, whose last falls in the partial month at the end (strip 2), read from
+    ``complaint_repeat_link`` through its day indexes (at most about a month of rows each).
+
+    Returns:
+        SQL with columns ``category, k0, k1, k2, k3`` (one row per part and category) and
+        its parameters.
+    """
+    zone = ZoneInfo(filters.tz)
+    params: dict[str, Any] = {}
+    # a1: first day of the first whole month at or after ``from``; b1: first day of the month
+    # of ``to`` (cells end before it). None = open.
+    a1: date | None = None
+    b1: date | None = None
+    if filters.from_ is not None:
+        local = filters.from_.astimezone(zone)
+        a1 = local.date()
+        if not (_midnight(local) and a1.day == 1):
+            a1 = _next_month(a1)
+        params.update(a1=a1, f_at=filters.from_, f_day=local.date())
+    if filters.to is not None:
+        local = filters.to.astimezone(zone)
+        b1 = _month_start(local.date())
+        params.update(b1=b1, t_at=filters.to, t_day=local.date())
+    link = "analytics.complaint_repeat_link"
+    cell_conds = ["true"]
+    if a1 is not None:
+        cell_conds.append("s_month >= :a1")
+    if b1 is not None:
+        cell_conds.append("e_month < :b1")
+    parts = [
+        f"SELECT category, sum(n) FILTER (WHERE kind = 0) AS k0, "
+        f"sum(n) FILTER (WHERE kind = 1) AS k1, sum(n) FILTER (WHERE kind = 2) AS k2, "
+        f"sum(n) FILTER (WHERE kind = 3) AS k3 FROM analytics.complaint_repeat_month "
+        f"WHERE {' AND '.join(cell_conds)} GROUP BY category"
+    ]
+
+    def before_to(col: str) -> str:
+        return f"{col} < :t_at" if b1 is not None else f"{col} IS NOT NULL"
+
+    if a1 is not None:
+        # Strip 1: first receipt in [from, a1). Kinds 0, 2 start at the complaint itself,
+        # kinds 1, 3 at the previous complaint.
+        parts.append(
+            f"SELECT category, count(*) FILTER (WHERE {before_to('received_at')}), 0, "
+            f"count(*) FILTER (WHERE {before_to('next_at')}), 0 FROM {link} "
+            "WHERE received_day >= :f_day AND received_day < :a1 AND received_at >= :f_at "
+            "GROUP BY category"
+        )
+        parts.append(
+            f"SELECT category, 0, count(*) FILTER (WHERE {before_to('received_at')}), 0, "
+            f"count(*) FILTER (WHERE {before_to('next_at')}) FROM {link} "
+            "WHERE prev_day >= :f_day AND prev_day < :a1 AND prev_at >= :f_at "
+            "GROUP BY category"
+        )
+    if b1 is not None:
+        # Strip 2: first receipt in a whole month (>= a1), last in [b1, to). Kinds 0, 1 end
+        # at the complaint itself, kinds 2, 3 at the next complaint.
+        def from_a1(col: str) -> str:
+            return f"{col} >= :a1" if a1 is not None else f"{col} IS NOT NULL"
+
+        parts.append(
+            f"SELECT category, count(*) FILTER (WHERE {from_a1('received_day')}), "
+            f"count(*) FILTER (WHERE {from_a1('prev_day')}), 0, 0 FROM {link} "
+            "WHERE received_day >= :b1 AND received_day <= :t_day AND received_at < :t_at "
+            "GROUP BY category"
+        )
+        parts.append(
+            f"SELECT category, 0, 0, count(*) FILTER (WHERE {from_a1('received_day')}), "
+            f"count(*) FILTER (WHERE {from_a1('prev_day')}) FROM {link} "
+            "WHERE next_day >= :b1 AND next_day <= :t_day AND next_at < :t_at "
+            "GROUP BY category"
+        )
+    return " UNION ALL ".join(parts), params
+
+
+async def _repeats_from_links(
+    *, session: AsyncSession, filters: Filters
+) -> tuple[int, int, int, int, dict[str, int]]:
+    """Repeat figures for ``min_complaints`` 2 without value filters, from migration 0008.
+
+    With N complaints, P consecutive pairs and T consecutive triples of a customer inside
+    the range (a customer's complaints in a range are consecutive in receipt order):
+    customers N - P, repeat customers P - T, their complaints 2P - T; per category, the
+    complaints with a neighbour in the range: pairs ending there + pairs starting there -
+    triples around them.
+
+    Returns:
+        ``(complaints, customers, repeat customers, repeat complaints, by category)``, the
+        categories ordered by repeat complaints (descending), then name.
+    """
+    points, params = _repeat_point_sql(filters)
+    sql = (
+        "SELECT category, COALESCE(sum(k0), 0) AS k0, COALESCE(sum(k1), 0) AS k1, "
+        "COALESCE(sum(k2), 0) AS k2, COALESCE(sum(k3), 0) AS k3 "
+        f"FROM ({points}) AS p(category, k0, k1, k2, k3) GROUP BY category "
+        "ORDER BY COALESCE(sum(k1), 0) + COALESCE(sum(k2), 0) - COALESCE(sum(k3), 0) DESC, "
+        "category"
+    )
+    rows = (await session.execute(text(sql), params)).all()
+    n = sum(int(r.k0) for r in rows)
+    pairs = sum(int(r.k1) for r in rows)
+    triples = sum(int(r.k3) for r in rows)
+    by_category = {r.category: int(r.k1 + r.k2 - r.k3) for r in rows}
+    return (
+        n,
+        n - pairs,
+        pairs - triples,
+        2 * pairs - triples,
+        {c: v for c, v in by_category.items() if v},
+    )
+
+
 async def repeats(
     *, session: AsyncSession, filters: Filters, min_complaints: int = 2
 ) -> RepeatsReport:
     """Count repeat complainants (same ``customer_key``) among the range's complaints.
 
-    One pass in customer order (index-only on ``complaint_fact_customer_cat_idx`` for
-    whole-day ranges): each complaint carries its customer's count in the range.
+    ``min_complaints`` 2 without value filters (the default report): from the customer
+    links and month cells of migration 0008 (:func:`_repeats_from_links`). Otherwise one
+    pass in customer order (index-only on ``complaint_fact_customer_cat_idx`` for whole-day
+    ranges): each complaint carries its customer's count in the range.
     """
+    if min_complaints == 2 and not any(filters.values.values()):
+        n, customers, rc, rn, by_category = await _repeats_from_links(
+            session=session, filters=filters
+        )
+        return RepeatsReport(
+            complaints=n,
+            customers=customers,
+            min_complaints=min_complaints,
+            repeat_customers=rc,
+            repeat_complaints=rn,
+            repeat_share=_rate(rn, n),
+            by_category=by_category,
+        )
+    return await _repeats_from_facts(
+        session=session, filters=filters, min_complaints=min_complaints
+    )
+
+
+async def _repeats_from_facts(
+    *, session: AsyncSession, filters: Filters, min_complaints: int = 2
+) -> RepeatsReport:
+    """The repeat report from ``complaint_fact`` (any filter; the reference of the links)."""
     per_complaint = (
         select(
             func.coalesce(f.c.category, literal_column("'unclassified'")).label("c"),

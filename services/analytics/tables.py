@@ -113,8 +113,9 @@ complaint_fact = Table(
 Index("complaint_fact_received_idx", complaint_fact.c.received_at)
 Index("complaint_fact_category_idx", complaint_fact.c.category, complaint_fact.c.received_at)
 Index("complaint_fact_day_idx", complaint_fact.c.received_day)
-#: Covering index of the common report dimensions: trend, types and cross analysis on these
-#: columns run as index-only scans (bench/bench_analytics.py).
+#: Covering index of the report dimensions: trend, types and cross analysis on the first
+#: four run as index-only scans (bench/bench_analytics.py); since 0007 it carries all seven
+#: filter dimensions, so value filters on several dimensions are checked in the index.
 Index(
     "complaint_fact_dims_idx",
     complaint_fact.c.received_day,
@@ -122,13 +123,17 @@ Index(
     complaint_fact.c.category,
     complaint_fact.c.department,
     complaint_fact.c.priority,
+    complaint_fact.c.product_line,
+    complaint_fact.c.region,
+    complaint_fact.c.branch_code,
 )
 Index("complaint_fact_branch_idx", complaint_fact.c.branch_code, complaint_fact.c.received_day)
 Index("complaint_fact_customer_idx", complaint_fact.c.customer_key, complaint_fact.c.received_day)
 #: Migrations 0004/0005: repeat complaints in customer order, open cases and the last days by
 #: category index-only (metrics). 0004 also creates one expression index per duration
 #: measure (``complaint_fact_<measure>_bucket_idx``, :data:`HIST_MEASURES`; since 0006 with
-#: channel, category, department, priority as INCLUDE columns): keep them when autogenerating.
+#: channel, category, department, priority as INCLUDE columns, since 0007 also product_line,
+#: region, branch_code): keep them when autogenerating.
 Index(
     "complaint_fact_customer_cat_idx",
     complaint_fact.c.customer_key,
@@ -335,8 +340,19 @@ HIST_MEASURES = {
 #: Migration 0006: the handling figures of :data:`complaint_day_totals`,
 #: :data:`complaint_day_hist` and :data:`complaint_day_remedy` per receipt day, dimension
 #: (:data:`DIM_SUMMARY_DIMENSIONS`) and value of that dimension (NULL is a value); a value
-#: filter on one of these dimensions sums the rows of its values.
-DIM_SUMMARY_DIMENSIONS = ("channel", "category", "department", "priority")
+#: filter on one of these dimensions sums the rows of its values. Migration 0007 added
+#: product_line, region and branch.
+DIM_SUMMARY_COLUMNS = {
+    "channel": "channel",
+    "category": "category",
+    "department": "department",
+    "priority": "priority",
+    "product_line": "product_line",
+    "region": "region",
+    "branch": "branch_code",
+}
+#: The ``dim`` values of the per-dimension summaries (report filter names).
+DIM_SUMMARY_DIMENSIONS = tuple(DIM_SUMMARY_COLUMNS)
 complaint_day_dim_totals = Table(
     "complaint_day_dim_totals",
     metadata,
@@ -373,6 +389,60 @@ complaint_day_dim_hist = Table(
 for _t in (complaint_day_dim_totals, complaint_day_dim_remedy, complaint_day_dim_hist):
     Index(f"{_t.name}_dim_idx", _t.c.dim, _t.c.value, _t.c.day)
 
+# --- repeat complaints (migration 0008) ----------------------------------------------------
+#
+# Kept by the row trigger ``complaint_fact_repeat_link`` and statement triggers on
+# ``complaint_repeat_link`` in the writing transaction (docs/analytics.md "Read model").
+
+#: One row per complaint whose customer key and receipt are known: the receipt instant and
+#: local day of the same customer's previous and next complaint (order: receipt instant,
+#: complaint id); category NULL is stored as ``unclassified``.
+complaint_repeat_link = Table(
+    "complaint_repeat_link",
+    metadata,
+    Column("complaint_id", UUID(as_uuid=False), primary_key=True),
+    Column("customer_key", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_day", Date, nullable=False),
+    Column("category", Text, nullable=False),
+    Column("prev_at", DateTime(timezone=True)),
+    Column("prev_day", Date),
+    Column("next_at", DateTime(timezone=True)),
+    Column("next_day", Date),
+)
+_l = complaint_repeat_link.c
+Index("complaint_repeat_link_customer_idx", _l.customer_key, _l.received_at, _l.complaint_id)
+Index(
+    "complaint_repeat_link_day_idx",
+    _l.received_day,
+    postgresql_include=["received_at", "prev_at", "prev_day", "next_at", "category", "next_day"],
+)
+Index(
+    "complaint_repeat_link_prev_idx",
+    _l.prev_day,
+    postgresql_include=["prev_at", "received_at", "next_at", "category"],
+    postgresql_where=text("prev_day IS NOT NULL"),
+)
+Index(
+    "complaint_repeat_link_next_idx",
+    _l.next_day,
+    postgresql_include=["next_at", "received_day", "prev_day", "category"],
+    postgresql_where=text("next_day IS NOT NULL"),
+)
+
+#: Points per kind (0 complaint, 1 pair ending here, 2 pair starting here, 3 triple around
+#: it), category and local months of their first and last receipt (first days of months).
+REPEAT_KINDS = (0, 1, 2, 3)
+complaint_repeat_month = Table(
+    "complaint_repeat_month",
+    metadata,
+    Column("kind", SmallInteger, primary_key=True),
+    Column("s_month", Date, primary_key=True),
+    Column("e_month", Date, primary_key=True),
+    Column("category", Text, primary_key=True),
+    Column("n", BigInteger, nullable=False, server_default="0"),
+)
+
 processed_events = processed_events_table(metadata)
 
 #: Tables a rebuild empties before replaying (the whole model).
@@ -391,4 +461,6 @@ MODEL_TABLES = (
     complaint_day_dim_totals,
     complaint_day_dim_remedy,
     complaint_day_dim_hist,
+    complaint_repeat_link,
+    complaint_repeat_month,
 )

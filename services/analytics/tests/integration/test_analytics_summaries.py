@@ -157,23 +157,25 @@ async def test_handling_with_partial_edge_days_equals_the_facts(model_sm: Any, a
 async def test_handling_with_one_dimension_filter_equals_the_facts(
     model_sm: Any, apply: Any
 ) -> None:
-    """A value filter on channel, category, department or priority: per-dimension summaries."""
+    """A value filter on any one of the seven dimensions: per-dimension summaries (0006/0007)."""
     await apply(model_sm, _events(200, seed=17))
     zone = ZoneInfo(TZ)
     whole = (datetime(2026, 9, 25, tzinfo=zone), datetime(2026, 11, 21, tzinfo=zone))
     partial = (datetime(2026, 9, 25, 9, tzinfo=zone), datetime(2026, 11, 14, 15, tzinfo=zone))
+    assert set(tables.DIM_SUMMARY_DIMENSIONS) == set(reports.FILTER_COLUMNS)
     async with model_sm() as session, session.begin():
         values: dict[str, list[str]] = {}
-        for dim in tables.DIM_SUMMARY_DIMENSIONS:
-            col = tables.complaint_fact.c[dim]
+        for dim, col in tables.DIM_SUMMARY_COLUMNS.items():
             rows = await session.execute(
-                text(f"SELECT DISTINCT {dim} FROM analytics.complaint_fact WHERE {dim} IS NOT NULL")
+                text(f"SELECT DISTINCT {col} FROM analytics.complaint_fact WHERE {col} IS NOT NULL")
             )
             values[dim] = sorted(r[0] for r in rows)
             assert values[dim], col
         cases = [(dim, (vals[0],)) for dim, vals in values.items()]
         cases.append(("category", tuple(values["category"][:2])))
+        cases.append(("branch", tuple(values["branch"][:3])))
         cases.append(("channel", ("no-such-channel",)))
+        cases.append(("region", ("no-such-region",)))
         for lo, hi in (whole, partial, (None, None)):
             for dim, accepted in cases:
                 flt = reports.Filters(from_=lo, to=hi, values={dim: accepted}, tz=TZ)
@@ -188,6 +190,55 @@ async def test_handling_with_one_dimension_filter_equals_the_facts(
             )
             assert phone.complaints > 0
             assert phone.resolution_working_days.median is not None
+
+
+async def test_handling_with_several_dimension_filters_equals_the_facts(
+    model_sm: Any, apply: Any
+) -> None:
+    """Value filters on two or more dimensions: the matching rows read once (0007)."""
+    await apply(model_sm, _events(200, seed=19))
+    zone = ZoneInfo(TZ)
+    async with model_sm() as session, session.begin():
+        top = (
+            await session.execute(
+                text(
+                    "SELECT channel, category, region, product_line, priority, branch_code, "
+                    "count(*) FROM analytics.complaint_fact WHERE received_day IS NOT NULL "
+                    "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 7 DESC, 1, 2, 3, 4, 5, 6 LIMIT 1"
+                )
+            )
+        ).one()
+        channel, category, region, product_line, priority, branch, _ = top
+        cases: list[dict[str, tuple[str, ...]]] = [
+            {"channel": (channel,), "category": (category,)},
+            {"region": (region,), "category": (category,)},
+            {"product_line": (product_line,), "priority": (priority,)},
+            {"branch": (branch,), "channel": (channel,), "region": (region,)},
+            {"channel": (channel, "web", "email"), "priority": (priority, "P1")},
+            {"channel": (channel,), "region": ("no-such-region",)},
+        ]
+        ranges = [
+            (datetime(2026, 9, 25, tzinfo=zone), datetime(2026, 11, 21, tzinfo=zone)),
+            (datetime(2026, 9, 25, 9, tzinfo=zone), datetime(2026, 11, 14, 15, tzinfo=zone)),
+            (None, None),
+        ]
+        seen = 0
+        for lo, hi in ranges:
+            for values in cases:
+                flt = reports.Filters(from_=lo, to=hi, values=values, tz=TZ)
+                got = await reports.handling(session=session, filters=flt)
+                want = reports._handling_report(
+                    *await reports._handling_from_facts(session=session, filters=flt)
+                )
+                assert got == want, (lo, hi, values)
+                seen += got.complaints
+        assert seen > 0
+        both = await reports.handling(
+            session=session,
+            filters=reports.Filters(values={"channel": (channel,), "category": (category,)}, tz=TZ),
+        )
+        assert both.complaints > 0
+        assert both.remedies or both.resolved == 0
 
 
 async def test_metrics_received_by_channel_equal_the_facts(model_sm: Any, apply: Any) -> None:

@@ -1,0 +1,169 @@
+"""Repeat complaints from the customer links and month cells (migration 0008), real PostgreSQL.
+
+The links and cells kept by the triggers must equal a recomputation from the fact rows
+after any stream (random order, duplicates, deletions, a changed customer, receipt or
+category), and the report read from them must equal the fact-table computation
+(``_repeats_from_facts``) for every kind of range: open, whole months, ranges starting or
+ending inside a month or inside a day, ranges inside one month, across two months.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+
+from services.analytics import reports, synthetic
+
+NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
+TZ = "Asia/Shanghai"
+TABLES = ("complaint_repeat_link", "complaint_repeat_month")
+
+
+def _events(n: int, seed: int, customers: int = 40) -> list[Any]:
+    """Receipt and routing events of ``n`` complaints over 130 days by few customers."""
+    rng = random.Random(seed)
+    plans = [
+        synthetic.plan_complaint(
+            rng, synthetic.received_instant(rng, days=130, end=NOW), customers=customers
+        )
+        for _ in range(n)
+    ]
+    return [
+        e
+        for p in plans
+        for e in synthetic.complaint_events(p)
+        if e[0] in ("complaints.received", "complaints.routed")
+    ]
+
+
+async def _tables(sm: Any) -> dict[str, list[tuple[Any, ...]]]:
+    out = {}
+    async with sm() as session, session.begin():
+        for t in TABLES:
+            rows = (await session.execute(text(f"SELECT * FROM analytics.{t}"))).all()
+            out[t] = sorted((tuple(r) for r in rows), key=repr)
+    return out
+
+
+async def _assert_recomputation_equal(sm: Any) -> None:
+    live = await _tables(sm)
+    async with sm() as session, session.begin():
+        await session.execute(text("SELECT analytics.complaint_repeat_backfill()"))
+    assert await _tables(sm) == live
+
+
+def _ranges() -> list[tuple[datetime | None, datetime | None]]:
+    zone = ZoneInfo(TZ)
+    at = lambda m, d, h=0, mi=0: datetime(2026, m, d, h, mi, tzinfo=zone)  # noqa: E731
+    return [
+        (None, None),
+        (at(8, 1), at(11, 1)),  # whole months
+        (at(8, 1), None),
+        (None, at(10, 1)),
+        (at(8, 17), None),  # starts inside a month
+        (None, at(10, 12)),  # ends inside a month
+        (at(8, 17), at(10, 12)),
+        (at(8, 17, 9, 30), at(10, 12, 15)),  # inside days
+        (at(9, 3), at(9, 25)),  # inside one month
+        (at(9, 3, 10), at(9, 3, 18)),  # inside one day
+        (at(9, 20), at(10, 9)),  # across two months, no whole month
+        (at(9, 1, 0, 1), at(11, 1)),  # one minute after a month start
+        (at(7, 1), at(12, 1, 9)),
+    ]
+
+
+async def _assert_reports_equal(sm: Any) -> int:
+    seen = 0
+    async with sm() as session, session.begin():
+        for lo, hi in _ranges():
+            flt = reports.Filters(from_=lo, to=hi, tz=TZ)
+            got = await reports.repeats(session=session, filters=flt)
+            want = await reports._repeats_from_facts(session=session, filters=flt)
+            assert got == want, (lo, hi)
+            assert list(got.by_category) == list(want.by_category), (lo, hi)
+            seen += got.repeat_customers
+    return seen
+
+
+async def test_links_equal_a_recomputation_and_reports_equal_the_facts(
+    model_sm: Any, apply: Any
+) -> None:
+    events = _events(260, seed=31, customers=120)
+    shuffled = events * 2
+    random.Random(3).shuffle(shuffled)
+    await apply(model_sm, shuffled)
+    live = await _tables(model_sm)
+    assert live["complaint_repeat_link"]
+    assert any(r[0] == 3 for r in live["complaint_repeat_month"]), "triples exist"
+    await _assert_recomputation_equal(model_sm)
+    assert await _assert_reports_equal(model_sm) > 0
+    # The whole-range report counts what the facts hold.
+    async with model_sm() as session, session.begin():
+        full = await reports.repeats(session=session, filters=reports.Filters(tz=TZ))
+        n = (
+            await session.execute(
+                text(
+                    "SELECT count(*) FROM analytics.complaint_fact "
+                    "WHERE customer_key IS NOT NULL AND received_day IS NOT NULL"
+                )
+            )
+        ).scalar_one()
+    assert full.complaints == n
+    assert 0 < full.repeat_customers < full.customers
+
+
+async def test_links_follow_changes_and_deletions(model_sm: Any, apply: Any) -> None:
+    await apply(model_sm, _events(160, seed=37, customers=25))
+    async with model_sm() as session, session.begin():
+        ids = [
+            r[0]
+            for r in await session.execute(
+                text("SELECT complaint_id FROM analytics.complaint_fact ORDER BY complaint_id")
+            )
+        ]
+        # Another customer, another receipt (one day earlier), another category, a lost
+        # customer key, and deletions.
+        changes = [
+            ("SET customer_key = 'cus_1'", ids[0:10]),
+            ("SET received_at = received_at - interval '1 day', received_day = received_day - 1",
+             ids[10:20]),
+            ("SET category = NULL", ids[20:30]),
+            ("SET category = 'privacy'", ids[30:40]),
+            ("SET customer_key = NULL", ids[40:45]),
+        ]  # fmt: skip
+        for change, some in changes:
+            await session.execute(
+                text(f"UPDATE analytics.complaint_fact {change} WHERE complaint_id = ANY(:i)"),
+                {"i": some},
+            )
+        await session.execute(
+            text("DELETE FROM analytics.complaint_fact WHERE complaint_id = ANY(:i)"),
+            {"i": ids[45:70]},
+        )
+    await _assert_recomputation_equal(model_sm)
+    assert await _assert_reports_equal(model_sm) > 0
+    # Deleting every fact empties both tables (cells at 0 are removed).
+    async with model_sm() as session, session.begin():
+        await session.execute(text("DELETE FROM analytics.complaint_fact"))
+    assert await _tables(model_sm) == {t: [] for t in TABLES}
+
+
+async def test_value_filters_and_other_thresholds_read_the_facts(model_sm: Any, apply: Any) -> None:
+    """``min_complaints`` > 2 and value filters keep the fact-table computation."""
+    await apply(model_sm, _events(120, seed=41, customers=15))
+    async with model_sm() as session, session.begin():
+        flt = reports.Filters(tz=TZ)
+        three = await reports.repeats(session=session, filters=flt, min_complaints=3)
+        two = await reports.repeats(session=session, filters=flt)
+        assert three.repeat_customers <= two.repeat_customers
+        assert three == await reports._repeats_from_facts(
+            session=session, filters=flt, min_complaints=3
+        )
+        phone = reports.Filters(values={"channel": ("phone",)}, tz=TZ)
+        assert await reports.repeats(session=session, filters=phone) == (
+            await reports._repeats_from_facts(session=session, filters=phone)
+        )
