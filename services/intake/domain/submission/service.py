@@ -7,23 +7,27 @@ A submission is recorded in two steps:
    AES-256-GCM vault blob and the ``*.received`` event are computed on the request's task.
 2. :func:`record_batch`: one unit of work for one or many prepared submissions. It claims
    the idempotency keys, links probable duplicates, and writes the submission rows, the
-   vault rows, the outbox events, the audit rows and the remembered replies, each as one
+   vault rows, the outbox events, the audit rows and the remembered replies in one
    statement, in the caller's transaction (the caller commits; STYLE.md §3).
 
 Grouping concurrent requests into one transaction (group commit,
-:mod:`services.intake.domain.submission.committer`) turns about eight statements and a
-commit per request into about eight statements and one commit per batch.
+:mod:`services.intake.domain.submission.committer`) turns about six round trips and a
+commit per request into about six round trips and one commit per batch.
 
 The batch statements are plain SQL run on an asyncpg connection of the service's engine,
-in one asyncpg transaction. Each passes one array per column and expands them with
-``unnest``, so the SQL text is the same whatever the batch size, asyncpg prepares it once
-per connection and encodes the parameters in C. Through SQLAlchemy Core the same work
-cost several times more CPU per row (statement compilation and per-row parameter
-processing), and CPU is what limits intake's throughput (docs/intake.md, "Benchmark").
+in one asyncpg transaction. The reads pass one array per column (``unnest``); the write
+passes the whole batch as one JSON array (``jsonb_to_recordset``), whose per-submission
+part is built on the request's task by :meth:`Prepared.record_json`. The SQL text is the
+same whatever the batch size, so asyncpg prepares it once per connection. Through
+SQLAlchemy Core the same work cost several times more CPU per row (statement compilation
+and per-row parameter processing), and so did asyncpg's encoding of one array per column;
+CPU in the service process is what limits intake's throughput (docs/intake.md,
+"Benchmark").
 """
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import json
 import secrets
@@ -97,132 +101,46 @@ ORDER BY received_at
 """
 
 
-def _insert_rows_sql(table: str, columns: dict[str, str], first: int) -> str:
-    """Return ``INSERT INTO table (cols) SELECT * FROM unnest($first::type[], ...)``.
-
-    Args:
-        table: qualified table name.
-        columns: column name -> PostgreSQL type, in parameter order.
-        first: number of the first parameter ($n).
-    """
-    arrays = ", ".join(f"${n}::{t}[]" for n, t in enumerate(columns.values(), start=first))
-    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
-
-
-_SUBMISSION_COLUMNS = {
-    "id": "uuid",
-    "kind": "text",
-    "reference": "text",
-    "channel": "text",
-    "received_at": "timestamptz",
-    "customer_key": "text",
-    "description": "text",
-    "subject": "text",
-    "product": "text",
-    "branch_code": "text",
-    "region": "text",
-    "occurred_at": "timestamptz",
-    "amount_minor": "bigint",
-    "currency": "text",
-    "language": "text",
-    "external_ref": "text",
-    "attachments": "jsonb",
-    "content_hash": "text",
-    "duplicate_of": "uuid",
-    "created_by": "text",
-}
-_VAULT_COLUMNS = {"submission_id": "uuid", "key_id": "text", "ciphertext": "bytea"}
-_OUTBOX_COLUMNS = {
-    "id": "uuid",
-    "topic": "text",
-    "key": "text",
-    "type": "text",
-    "payload": "jsonb",
-    "headers": "jsonb",
-}
-_AUDIT_COLUMNS = {
-    "actor": "text",
-    "actor_roles": "text",
-    "action": "text",
-    "subject_type": "text",
-    "subject_id": "text",
-    "details": "jsonb",
-    "correlation_id": "text",
-}
-_REPLY_COLUMNS = {"client": "text", "key": "text", "response": "jsonb"}
-
-
-def _write_batch_sql() -> str:
-    """Return the one statement that writes a whole batch.
-
-    Submission, vault, outbox and audit rows are inserted and the replies of keyed
-    requests remembered (``idempotency_key.response``), each part reading its own column
-    arrays, in parameter order: submission, vault, outbox, audit, replies. One statement
-    instead of five saves four round trips per batch; the foreign key of ``vault`` is
-    checked at the end of the statement, when the submissions are in.
-    """
-    n = 1
-    parts = []
-    for name, table, columns in (
-        ("submissions", "intake.submission", _SUBMISSION_COLUMNS),
-        ("vault", "intake.vault", _VAULT_COLUMNS),
-        ("events", "intake.outbox", _OUTBOX_COLUMNS),
-        ("audit", "intake.audit_log", _AUDIT_COLUMNS),
-    ):
-        parts.append(f"{name} AS ({_insert_rows_sql(table, columns, n)})")
-        n += len(columns)
-    return (
-        "WITH " + ",\n".join(parts) + "\n"
-        "UPDATE intake.idempotency_key AS k SET status_code = 201, response = x.response\n"
-        f"FROM unnest(${n}::text[], ${n + 1}::text[], ${n + 2}::jsonb[])\n"
-        "  AS x(client, key, response)\n"
-        "WHERE k.client = x.client AND k.key = x.key"
-    )
-
-
-_WRITE_BATCH = _write_batch_sql()
-
-
-class JsonText(str):
-    """A value already serialised as JSON text (written to a ``jsonb`` column as is)."""
-
-
-def _columns(rows: Sequence[dict[str, Any]], columns: dict[str, str]) -> list[list[Any]]:
-    """Turn rows into one list per column (the arrays of :func:`_insert_rows_sql`).
-
-    ``jsonb`` values are serialised here unless they are :class:`JsonText` already: the
-    session's asyncpg connection takes JSON text for ``jsonb`` (SQLAlchemy's codec).
-    """
-    arrays: list[list[Any]] = []
-    for column, pg_type in columns.items():
-        if pg_type == "jsonb":
-            arrays.append(
-                [
-                    v if isinstance(v := r[column], JsonText) else json.dumps(v, ensure_ascii=False)
-                    for r in rows
-                ]
-            )
-        else:
-            arrays.append([r[column] for r in rows])
-    return arrays
-
-
-def _outbox_values(item: Prepared) -> dict[str, Any]:
-    """Return the outbox row of ``item``'s event (as ``shared.events.outbox.outbox_row``).
-
-    The payload is JSON text: the envelope is serialised once by pydantic
-    (``model_dump_json``) instead of ``model_dump`` and ``json.dumps``; the stored
-    ``jsonb`` is the same.
-    """
-    envelope = item.event
-    return {
-        "id": envelope.id,
-        "topic": item.topic,
-        "key": envelope.subject,
-        "type": envelope.type,
-        "payload": JsonText(envelope.model_dump_json()),
-        "headers": [[k, v.decode()] for k, v in wire_headers(envelope.type, envelope.id)],
-    }
+#: Writes a whole batch in one statement. $1 is a JSON array with one object per
+#: submission (:meth:`Prepared.record_json` plus ``duplicate_of`` and ``response``); its
+#: fields fill the submission, vault, outbox and audit rows, and ``response`` is stored as
+#: the remembered reply of a keyed request. One JSON text parameter instead of one array
+#: per column: asyncpg's per-element array encoding cost more CPU in the service than
+#: building the JSON text (PostgreSQL parses it, in its own process). Rows are inserted
+#: in array order (outbox ``seq`` and audit ``id`` follow arrival order).
+_WRITE_BATCH = """
+WITH b AS MATERIALIZED (
+  SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
+    id uuid, kind text, reference text, channel text, received_at timestamptz,
+    customer_key text, description text, subject text, product text, branch_code text,
+    region text, occurred_at timestamptz, amount_minor bigint, currency text, language text,
+    external_ref text, attachments jsonb, content_hash text, duplicate_of uuid,
+    created_by text, actor_roles text, correlation_id text, key_id text, ciphertext text,
+    event_id uuid, topic text, event_key text, event_type text, payload jsonb,
+    headers jsonb, idempotency_key text, response jsonb)
+), submissions AS (
+  INSERT INTO intake.submission (id, kind, reference, channel, received_at, customer_key,
+    description, subject, product, branch_code, region, occurred_at, amount_minor, currency,
+    language, external_ref, attachments, content_hash, duplicate_of, created_by)
+  SELECT id, kind, reference, channel, received_at, customer_key, description, subject,
+    product, branch_code, region, occurred_at, amount_minor, currency, language,
+    external_ref, attachments, content_hash, duplicate_of, created_by FROM b
+), vault AS (
+  INSERT INTO intake.vault (submission_id, key_id, ciphertext)
+  SELECT id, key_id, decode(ciphertext, 'base64') FROM b
+), events AS (
+  INSERT INTO intake.outbox (id, topic, key, type, payload, headers)
+  SELECT event_id, topic, event_key, event_type, payload, headers FROM b
+), audit AS (
+  INSERT INTO intake.audit_log (actor, actor_roles, action, subject_type, subject_id,
+    details, correlation_id)
+  SELECT created_by, actor_roles, kind || '.create', kind, id::text,
+    jsonb_build_object('channel', channel, 'reference', reference), correlation_id FROM b
+)
+UPDATE intake.idempotency_key AS k SET status_code = 201, response = b.response
+FROM b WHERE b.idempotency_key IS NOT NULL
+  AND k.client = b.created_by AND k.key = b.idempotency_key
+"""
 
 
 #: Personal fields of the customer, as stored in the vault.
@@ -318,6 +236,7 @@ class Prepared:
     topic: str
     correlation_id: str | None = None
     reply: SubmissionAccepted | None = field(default=None)
+    _record: str | None = field(default=None, repr=False)
 
     @property
     def id(self) -> str:
@@ -330,6 +249,44 @@ class Prepared:
         self.row["reference"] = reference
         data = self.event.data.model_copy(update={"reference": reference})
         self.event = self.event.model_copy(update={"data": data})
+        self._record = None
+
+    def record_json(self) -> str:
+        """Return this submission's object of the batch statement, without its last ``}``.
+
+        Holds the submission row (but ``duplicate_of``), the vault row (ciphertext in
+        base64), the outbox row (the envelope serialised by pydantic, as
+        ``shared.events.outbox.outbox_row`` stores it) and the audit and idempotency
+        fields; the batch appends ``duplicate_of`` and ``response``. Built once (on the
+        request's task, see :func:`prepare`) and rebuilt after :meth:`redraw_reference`.
+        """
+        if self._record is None:
+            row = self.row
+            envelope = self.event
+            fields = {
+                **row,
+                "received_at": row["received_at"].isoformat(),
+                "occurred_at": row["occurred_at"].isoformat() if row["occurred_at"] else None,
+                "actor_roles": ",".join(sorted(self.principal.roles)),
+                "correlation_id": self.correlation_id,
+                "key_id": self.vault_row["key_id"],
+                "ciphertext": binascii.b2a_base64(
+                    self.vault_row["ciphertext"], newline=False
+                ).decode(),
+                "event_id": envelope.id,
+                "topic": self.topic,
+                "event_key": envelope.subject,
+                "event_type": envelope.type,
+                "headers": [[k, v.decode()] for k, v in wire_headers(envelope.type, envelope.id)],
+                "idempotency_key": self.idempotency_key,
+            }
+            del fields["duplicate_of"]
+            self._record = (
+                json.dumps(fields, ensure_ascii=False)[:-1]
+                + ',"payload":'
+                + envelope.model_dump_json()
+            )
+        return self._record
 
 
 def prepare(
@@ -448,7 +405,7 @@ def prepare(
             ),
         )
         topic = registry.SUGGESTIONS_RECEIVED
-    return Prepared(
+    prepared = Prepared(
         kind=kind,
         principal=principal,
         idempotency_key=idempotency_key,
@@ -459,6 +416,8 @@ def prepare(
         topic=topic,
         correlation_id=context.correlation_id.get(),
     )
+    prepared.record_json()  # on the request's task, not in the batch's transaction
+    return prepared
 
 
 #: The outcome of one prepared submission: ``(reply, replayed)`` or a domain error.
@@ -578,19 +537,7 @@ async def record_batch(
 
     # 3. The writes: one statement for the whole batch.
     if fresh:
-        chosen = [items[i] for i in fresh]
-        audit_rows = [
-            {
-                "actor": p.principal.subject,
-                "actor_roles": ",".join(sorted(p.principal.roles)),
-                "action": f"{p.kind}.create",
-                "subject_type": p.kind,
-                "subject_id": p.id,
-                "details": {"channel": p.row["channel"], "reference": p.row["reference"]},
-                "correlation_id": p.correlation_id,
-            }
-            for p in chosen
-        ]
+        records = []
         for i in fresh:
             p = items[i]
             reply = SubmissionAccepted(
@@ -600,23 +547,16 @@ async def record_batch(
                 duplicate_of=p.row["duplicate_of"],
             )
             outcomes[i] = (reply, False)
-        replies = [
-            {
-                "client": items[i].principal.subject,
-                "key": items[i].idempotency_key,
-                "response": JsonText(outcomes[i][0].model_dump_json()),  # type: ignore[index]
-            }
-            for i in fresh
-            if items[i].idempotency_key is not None
-        ]
-        await db.execute(
-            _WRITE_BATCH,
-            *_columns([p.row for p in chosen], _SUBMISSION_COLUMNS),
-            *_columns([p.vault_row for p in chosen], _VAULT_COLUMNS),
-            *_columns([_outbox_values(p) for p in chosen], _OUTBOX_COLUMNS),
-            *_columns(audit_rows, _AUDIT_COLUMNS),
-            *_columns(replies, _REPLY_COLUMNS),
-        )
+            duplicate_of = p.row["duplicate_of"]
+            records.append(
+                p.record_json()
+                + ',"duplicate_of":'
+                + (f'"{duplicate_of}"' if duplicate_of else "null")
+                + ',"response":'
+                + reply.model_dump_json()
+                + "}"
+            )
+        await db.execute(_WRITE_BATCH, "[" + ",".join(records) + "]")
     # 4. Followers of a key first used in this batch.
     for i, lead in followers:
         if outcomes[i] is None:
