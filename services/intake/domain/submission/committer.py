@@ -2,11 +2,12 @@
 
 Each request prepares its submission (:func:`service.prepare`) and hands it to the
 :class:`GroupCommitter`; a small pool of worker tasks takes whatever is queued (up to
-``max_batch``), records it with :func:`service.record_batch` in one transaction, commits
-once, and answers every waiting request. Under light load a batch holds one submission
-and nothing waits for a timer; under heavy load the per-request cost of round trips and
-commits is shared. A request is answered only after its transaction committed, so every
-201 has its row, its vault entry and its outbox event.
+``max_batch``), records it with :func:`service.record_batch` in one statement (its own
+transaction: one round trip and one commit per batch), and answers every waiting
+request. Under light load a batch holds one submission and nothing waits for a timer;
+under heavy load the per-request cost of round trips and commits is shared. A request
+is answered only after its transaction committed, so every 201 has its row, its vault
+entry and its outbox event.
 
 Failure isolation: when a batch fails for another reason than a reference collision or
 a deadlock (both retried), its submissions are retried one by one, so one bad request
@@ -190,14 +191,14 @@ class GroupCommitter:
     async def _record(
         self, items: list[service.Prepared], held: _HeldConnection
     ) -> list[service.Outcome]:
-        """Record ``items`` in one transaction, retrying collisions and deadlocks."""
+        """Record ``items`` in one transaction (one statement), retrying collisions, deadlocks."""
         for attempt in range(_RETRIES):
             try:
                 db = await held.driver()
-                async with db.transaction():
-                    outcomes = await service.record_batch(
-                        connection=db, items=items, settings=self.settings, now=datetime.now(UTC)
-                    )
+                # One statement outside a transaction: its own atomic, durable transaction.
+                outcomes = await service.record_batch(
+                    connection=db, items=items, settings=self.settings, now=datetime.now(UTC)
+                )
                 break
             except BaseException as exc:
                 await held.discard()

@@ -7,20 +7,23 @@ A submission is recorded in two steps:
    AES-256-GCM vault blob and the ``*.received`` event are computed on the request's task.
 2. :func:`record_batch`: one unit of work for one or many prepared submissions. It claims
    the idempotency keys, links probable duplicates, and writes the submission rows, the
-   vault rows, the outbox events, the audit rows and the remembered replies in one
-   statement, in the caller's transaction (the caller commits; STYLE.md §3).
+   vault rows, the outbox events, the audit rows and the remembered replies, all in one
+   SQL statement (the caller decides whether that statement runs in a transaction of its
+   own, as the group committer does, or in a wider one; it never commits; STYLE.md §3).
 
 Grouping concurrent requests into one transaction (group commit,
-:mod:`services.intake.domain.submission.committer`) turns about six round trips and a
-commit per request into about six round trips and one commit per batch.
+:mod:`services.intake.domain.submission.committer`) turns one round trip and one commit
+per request into one round trip and one commit per batch.
 
-The batch statements are plain SQL run on an asyncpg connection of the service's engine,
-in one asyncpg transaction. The reads pass one array per column (``unnest``); the write
-passes the whole batch as one JSON array (``jsonb_to_recordset``), whose per-submission
-part is built on the request's task by :meth:`Prepared.record_json`. The SQL text is the
-same whatever the batch size, so asyncpg prepares it once per connection. Through
-SQLAlchemy Core the same work cost several times more CPU per row (statement compilation
-and per-row parameter processing), and so did asyncpg's encoding of one array per column;
+The batch is one call of the PL/pgSQL function ``intake.record_batch`` (migration 0003),
+run on an asyncpg connection of the service's engine: the whole batch is one JSON array
+parameter whose per-submission part is built on the request's task by
+:meth:`Prepared.record_json`. Before, the same work was six round trips per batch
+(``BEGIN``, key claim, advisory locks, duplicate candidates, write, ``COMMIT``), and in this
+VM every socket write costs the service 0.1-0.2 ms of CPU. The SQL text is the same
+whatever the batch size, so asyncpg prepares it once per connection. Through SQLAlchemy
+Core the same work cost several times more CPU per row (statement compilation and
+per-row parameter processing), and so did asyncpg's encoding of one array per column;
 CPU in the service process is what limits intake's throughput (docs/intake.md,
 "Benchmark").
 """
@@ -71,77 +74,17 @@ _REF_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 # --- SQL of the batch write path (asyncpg, $n parameters; see the module docstring) -----
 
-#: Claims keys. A key that exists but expired is claimed anew (the ``DO UPDATE .. WHERE``);
-#: a live one is left alone and not returned. $1 clients, $2 keys, $3 request hashes,
-#: $4 expiry of the new claims, $5 now.
-_CLAIM_KEYS = """
-INSERT INTO intake.idempotency_key AS k (client, key, request_hash, expires_at)
-SELECT c, k, h, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS x(c, k, h)
-ON CONFLICT (client, key) DO UPDATE
-SET request_hash = EXCLUDED.request_hash, expires_at = EXCLUDED.expires_at,
-    created_at = now(), status_code = NULL, response = NULL
-WHERE k.expires_at < $5
-RETURNING client, key
+#: Records a whole batch in one statement: the PL/pgSQL function ``intake.record_batch``
+#: (migration 0003) claims the keys, takes the per-customer locks, links duplicates and
+#: writes every row. $1 a JSON array, one object per submission (:meth:`Prepared.record_json`);
+#: $2 now; $3 expiry of new key claims; $4 the duplicate window (interval). One row per
+#: item, in order: ``recorded`` and ``duplicate_of``, or the ``request_hash`` and
+#: ``response`` of the request that holds its key.
+_RECORD_BATCH = """
+SELECT o_recorded AS recorded, o_duplicate_of AS duplicate_of,
+       o_request_hash AS request_hash, o_response AS response
+FROM intake.record_batch($1::jsonb, $2, $3, $4)
 """
-_STORED_KEYS = """
-SELECT client, key, request_hash, response FROM intake.idempotency_key
-WHERE (client, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-"""
-#: Transaction-scoped advisory lock per customer key, taken in array order.
-_LOCK_CUSTOMERS = """
-SELECT count(pg_advisory_xact_lock(hashtextextended(c, 7))) FROM unnest($1::text[]) AS c
-"""
-#: Candidates for duplicate links (index ``submission_customer_key_idx``); the exact
-#: (customer, text) pairs are matched by the caller. $1 customer keys, $2 content hashes,
-#: $3 earliest receipt instant.
-_EARLIER_SUBMISSIONS = """
-SELECT customer_key, content_hash, received_at, id::text AS id FROM intake.submission
-WHERE customer_key = ANY($1::text[]) AND received_at >= $3 AND content_hash = ANY($2::text[])
-ORDER BY received_at
-"""
-
-
-#: Writes a whole batch in one statement. $1 is a JSON array with one object per
-#: submission (:meth:`Prepared.record_json` plus ``duplicate_of`` and ``response``); its
-#: fields fill the submission, vault, outbox and audit rows, and ``response`` is stored as
-#: the remembered reply of a keyed request. One JSON text parameter instead of one array
-#: per column: asyncpg's per-element array encoding cost more CPU in the service than
-#: building the JSON text (PostgreSQL parses it, in its own process). Rows are inserted
-#: in array order (outbox ``seq`` and audit ``id`` follow arrival order).
-_WRITE_BATCH = """
-WITH b AS MATERIALIZED (
-  SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
-    id uuid, kind text, reference text, channel text, received_at timestamptz,
-    customer_key text, description text, subject text, product text, branch_code text,
-    region text, occurred_at timestamptz, amount_minor bigint, currency text, language text,
-    external_ref text, attachments jsonb, content_hash text, duplicate_of uuid,
-    created_by text, actor_roles text, correlation_id text, key_id text, ciphertext text,
-    event_id uuid, topic text, event_key text, event_type text, payload jsonb,
-    headers jsonb, idempotency_key text, response jsonb)
-), submissions AS (
-  INSERT INTO intake.submission (id, kind, reference, channel, received_at, customer_key,
-    description, subject, product, branch_code, region, occurred_at, amount_minor, currency,
-    language, external_ref, attachments, content_hash, duplicate_of, created_by)
-  SELECT id, kind, reference, channel, received_at, customer_key, description, subject,
-    product, branch_code, region, occurred_at, amount_minor, currency, language,
-    external_ref, attachments, content_hash, duplicate_of, created_by FROM b
-), vault AS (
-  INSERT INTO intake.vault (submission_id, key_id, ciphertext)
-  SELECT id, key_id, decode(ciphertext, 'base64') FROM b
-), events AS (
-  INSERT INTO intake.outbox (id, topic, key, type, payload, headers)
-  SELECT event_id, topic, event_key, event_type, payload, headers FROM b
-), audit AS (
-  INSERT INTO intake.audit_log (actor, actor_roles, action, subject_type, subject_id,
-    details, correlation_id)
-  SELECT created_by, actor_roles, kind || '.create', kind, id::text,
-    jsonb_build_object('channel', channel, 'reference', reference), correlation_id FROM b
-)
-UPDATE intake.idempotency_key AS k SET status_code = 201, response = b.response
-FROM b WHERE b.idempotency_key IS NOT NULL
-  AND k.client = b.created_by AND k.key = b.idempotency_key
-"""
-
 
 #: Personal fields of the customer, as stored in the vault.
 PERSONAL_FIELDS = ("customer_number", "name", "phone", "email", "id_number", "account_number")
@@ -252,12 +195,13 @@ class Prepared:
         self._record = None
 
     def record_json(self) -> str:
-        """Return this submission's object of the batch statement, without its last ``}``.
+        """Return this submission's object of the batch statement (one JSON object).
 
-        Holds the submission row (but ``duplicate_of``), the vault row (ciphertext in
-        base64), the outbox row (the envelope serialised by pydantic, as
-        ``shared.events.outbox.outbox_row`` stores it) and the audit and idempotency
-        fields; the batch appends ``duplicate_of`` and ``response``. Built once (on the
+        Holds the submission row (but ``duplicate_of``, found by the batch), the vault row
+        (ciphertext in base64), the outbox row (the envelope serialised by pydantic, as
+        ``shared.events.outbox.outbox_row`` stores it), the audit and idempotency fields
+        (``idempotency_key``, ``req_hash``) and ``response``, the reply to remember for a
+        keyed request with ``duplicate_of`` null (the batch sets it). Built once (on the
         request's task, see :func:`prepare`) and rebuilt after :meth:`redraw_reference`.
         """
         if self._record is None:
@@ -279,12 +223,19 @@ class Prepared:
                 "event_type": envelope.type,
                 "headers": [[k, v.decode()] for k, v in wire_headers(envelope.type, envelope.id)],
                 "idempotency_key": self.idempotency_key,
+                "req_hash": self.req_hash,
             }
             del fields["duplicate_of"]
+            reply = SubmissionAccepted(
+                id=self.id, reference=row["reference"], received_at=row["received_at"]
+            )
             self._record = (
                 json.dumps(fields, ensure_ascii=False)[:-1]
                 + ',"payload":'
                 + envelope.model_dump_json()
+                + ',"response":'
+                + reply.model_dump_json()
+                + "}"
             )
         return self._record
 
@@ -424,7 +375,9 @@ def prepare(
 Outcome = tuple[SubmissionAccepted, bool] | exceptions.AppError
 
 
-def _remembered(stored_hash: str, response: Any, item: Prepared) -> Outcome:
+def _remembered(stored_hash: str | None, response: Any, item: Prepared) -> Outcome:
+    if stored_hash is None:  # pragma: no cover - the key row was purged meanwhile
+        return exceptions.IdempotencyKeyReused("the first request with this key is still running")
     if stored_hash != item.req_hash:
         return exceptions.IdempotencyKeyReused(
             "this Idempotency-Key was used with a different request body"
@@ -441,134 +394,88 @@ async def record_batch(
     settings: IntakeSettings,
     now: datetime,
 ) -> list[Outcome]:
-    """Record prepared submissions in the connection's open transaction (not committed here).
+    """Record prepared submissions with one SQL statement (not committed here).
 
     Takes the asyncpg connection rather than a session (STYLE.md §3 otherwise): the batch
-    statements are plain SQL (module docstring), and SQLAlchemy's asyncpg adapter only
-    begins its transaction when a statement goes through it, so the committer opens an
-    asyncpg transaction itself and commits it.
+    is one call of the PL/pgSQL function ``intake.record_batch`` (module docstring). Run
+    outside a transaction, the statement is its own atomic, durable transaction (what the
+    group committer does: one round trip per batch); inside one, the caller commits.
 
     Idempotency (issue 3 §2): the first request with a ``(client, key)`` claims it with
     ``INSERT .. ON CONFLICT`` (a concurrent transaction with the same key waits on the
     primary key until the first commits, then sees its reply); later requests with the
     same key and body get the remembered reply, with another body a 409. An expired key
     is claimed anew as if it did not exist. Keys are claimed in sorted order so that two
-    batches never deadlock on each other.
+    batches never deadlock on each other. Requests of this batch that repeat a key used
+    earlier in the batch (followers) are not sent; they take their leader's outcome.
 
     Probable duplicates: without a key, a submission of the same kind, customer and
     normalised text received within ``duplicate_window_seconds`` of an earlier one (in the
     database or earlier in the batch) is recorded with ``duplicate_of`` set, never
-    dropped.
+    dropped. Submissions of one customer are serialised across transactions by an advisory
+    lock taken before the earlier ones are read.
 
     Args:
-        connection: an asyncpg connection inside a transaction (committed by the caller).
+        connection: an asyncpg connection (in a transaction or not, see above).
         items: prepared submissions, in arrival order.
-        settings: intake settings (key TTL, duplicate window).
+        settings: intake settings (key TTL in seconds, duplicate window in seconds).
         now: the current instant (aware), for key expiry.
 
     Returns:
         One outcome per item, in order.
+
+    Raises:
+        asyncpg.PostgresError: the statement failed (nothing of the batch was written when
+            it ran as its own transaction); a reference collision is a unique violation
+            of ``submission_reference_key``.
     """
     outcomes: list[Outcome | None] = [None] * len(items)
-    db = connection
 
-    # 1. Idempotency keys: leaders (first per key in the batch) and followers.
+    # Leaders (first per key in the batch, and every request without a key) are sent;
+    # followers take their leader's outcome below.
     leaders: dict[tuple[str, str], int] = {}
     followers: list[tuple[int, int]] = []  # (item index, leader index)
+    sent: list[int] = []
     for i, item in enumerate(items):
-        if item.idempotency_key is None:
-            continue
-        k = (item.principal.subject, item.idempotency_key)
-        if k in leaders:
-            followers.append((i, leaders[k]))
-        else:
+        if item.idempotency_key is not None:
+            k = (item.principal.subject, item.idempotency_key)
+            if k in leaders:
+                followers.append((i, leaders[k]))
+                continue
             leaders[k] = i
-    if leaders:
-        keys = sorted(leaders)
-        expires_at = now + timedelta(seconds=settings.idempotency_ttl_seconds)
-        claimed = await db.fetch(
-            _CLAIM_KEYS,
-            [c for c, _ in keys],
-            [k for _, k in keys],
-            [items[leaders[key]].req_hash for key in keys],
-            expires_at,
-            now,
-        )
-        owned = {(r["client"], r["key"]) for r in claimed}
-        taken = [k for k in keys if k not in owned]
-        if taken:
-            stored = {
-                (r["client"], r["key"]): (r["request_hash"], r["response"])
-                for r in await db.fetch(_STORED_KEYS, [c for c, _ in taken], [k for _, k in taken])
-            }
-            for i, item in enumerate(items):
-                k = (item.principal.subject, item.idempotency_key or "")
-                if item.idempotency_key is not None and k in stored:
-                    outcomes[i] = _remembered(*stored[k], item)
-    follower_of = dict(followers)
-    fresh = [i for i in range(len(items)) if outcomes[i] is None and i not in follower_of]
+        sent.append(i)
 
-    # 2. Probable duplicates (same kind, customer and text within the window).
-    window = timedelta(seconds=settings.duplicate_window_seconds)
-    if fresh and settings.duplicate_window_seconds:
-        pairs = {(items[i].row["customer_key"], items[i].row["content_hash"]) for i in fresh}
-        customers = sorted({c for c, _ in pairs})
-        since = min(items[i].row["received_at"] for i in fresh) - window
-        # Serialise submissions of the same customer across concurrent transactions, so
-        # that of two simultaneous equal submissions one is always linked to the other.
-        # (Array order = sorted order, so two batches never wait on each other in a cycle.)
-        # The lock is its own statement: the query below must take its snapshot after it.
-        await db.fetchval(_LOCK_CUSTOMERS, customers)
-        earlier: dict[tuple[str, str], list[tuple[datetime, str]]] = {}
-        for r in await db.fetch(
-            _EARLIER_SUBMISSIONS, customers, sorted({h for _, h in pairs}), since
-        ):
-            pair = (r["customer_key"], r["content_hash"])
-            if pair in pairs:
-                earlier.setdefault(pair, []).append((r["received_at"], r["id"]))
-        for i in fresh:
-            row = items[i].row
-            pair = (row["customer_key"], row["content_hash"])
-            cut = row["received_at"] - window
-            match = next((sid for at, sid in earlier.get(pair, ()) if at >= cut), None)
-            row["duplicate_of"] = match
-            if match is None:  # later items of this batch link to this one
-                earlier.setdefault(pair, []).append((row["received_at"], row["id"]))
-
-    # 3. The writes: one statement for the whole batch.
-    if fresh:
-        records = []
-        for i in fresh:
-            p = items[i]
+    rows = await connection.fetch(
+        _RECORD_BATCH,
+        "[" + ",".join([items[i].record_json() for i in sent]) + "]",
+        now,
+        now + timedelta(seconds=settings.idempotency_ttl_seconds),
+        timedelta(seconds=settings.duplicate_window_seconds),
+    )
+    for i, r in zip(sent, rows, strict=True):
+        p = items[i]
+        if r["recorded"]:
+            p.row["duplicate_of"] = r["duplicate_of"]
             reply = SubmissionAccepted(
                 id=p.id,
                 reference=p.row["reference"],
                 received_at=p.row["received_at"],
-                duplicate_of=p.row["duplicate_of"],
+                duplicate_of=r["duplicate_of"],
             )
             outcomes[i] = (reply, False)
-            duplicate_of = p.row["duplicate_of"]
-            records.append(
-                p.record_json()
-                + ',"duplicate_of":'
-                + (f'"{duplicate_of}"' if duplicate_of else "null")
-                + ',"response":'
-                + reply.model_dump_json()
-                + "}"
-            )
-        await db.execute(_WRITE_BATCH, "[" + ",".join(records) + "]")
-    # 4. Followers of a key first used in this batch.
+        else:
+            outcomes[i] = _remembered(r["request_hash"], r["response"], p)
+
     for i, lead in followers:
-        if outcomes[i] is None:
-            prior = outcomes[lead]
-            if items[lead].req_hash != items[i].req_hash:
-                outcomes[i] = exceptions.IdempotencyKeyReused(
-                    "this Idempotency-Key was used with a different request body"
-                )
-            elif isinstance(prior, tuple):
-                outcomes[i] = (prior[0], True)
-            else:
-                outcomes[i] = prior
+        prior = outcomes[lead]
+        if items[lead].req_hash != items[i].req_hash:
+            outcomes[i] = exceptions.IdempotencyKeyReused(
+                "this Idempotency-Key was used with a different request body"
+            )
+        elif isinstance(prior, tuple):
+            outcomes[i] = (prior[0], True)
+        else:
+            outcomes[i] = prior
     return [o for o in outcomes if o is not None]
 
 
