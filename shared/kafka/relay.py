@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import zlib
 from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import BigInteger, Table, Text, any_, bindparam, cast, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import metrics
@@ -157,7 +157,17 @@ class OutboxRelay:
                 return 0
             rows: Sequence[Any] = (
                 await session.execute(
-                    select(t.c.seq, t.c.id, t.c.topic, t.c.key, t.c.type, t.c.payload, t.c.headers)
+                    # The payload as stored (jsonb rendered as text by PostgreSQL) is sent as
+                    # is: decoding it to a dict and encoding it again cost the service CPU.
+                    select(
+                        t.c.seq,
+                        t.c.id,
+                        t.c.topic,
+                        t.c.key,
+                        t.c.type,
+                        cast(t.c.payload, Text).label("payload"),
+                        t.c.headers,
+                    )
                     .where(t.c.published_at.is_(None))
                     .order_by(t.c.seq)
                     .limit(self.batch_size)
@@ -170,7 +180,7 @@ class OutboxRelay:
             try:
                 futures = []
                 for row in rows:
-                    value = _dumps(row.payload)
+                    value = row.payload.encode()
                     headers = [(k, v.encode()) for k, v in row.headers]
                     fut = await producer.send(
                         self.topic_prefix + row.topic,
@@ -185,14 +195,17 @@ class OutboxRelay:
                     metrics.EVENTS_PUBLISH_FAILURES.labels(row.topic).inc()
                 await self._record_failure(rows, exc)
                 raise
+            seqs = bindparam("seqs", [row.seq for row in rows], ARRAY(BigInteger))
             await session.execute(
                 update(t)
-                .where(t.c.seq == bindparam("b_seq"))
-                .values(published_at=func.now(), attempts=t.c.attempts + 1),
-                [{"b_seq": row.seq} for row in rows],
+                .where(t.c.seq == any_(seqs))
+                .values(published_at=func.now(), attempts=t.c.attempts + 1)
             )
+            published: dict[tuple[str, str], int] = {}
             for row in rows:
-                metrics.EVENTS_PUBLISHED.labels(row.topic, row.type).inc()
+                published[row.topic, row.type] = published.get((row.topic, row.type), 0) + 1
+            for (topic, type_), count in published.items():
+                metrics.EVENTS_PUBLISHED.labels(topic, type_).inc(count)
             await self._update_gauges(session)
         return len(rows)
 
@@ -217,7 +230,3 @@ class OutboxRelay:
         ).one()
         metrics.OUTBOX_PENDING.set(row[0])
         metrics.OUTBOX_OLDEST_AGE.set(float(row[1]))
-
-
-def _dumps(payload: Any) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
