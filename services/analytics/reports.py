@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
     BigInteger,
     Date,
+    DateTime,
     Float,
     Text,
     cast,
@@ -294,6 +295,54 @@ SUMMARY_DIMENSIONS: dict[str, ColumnElement[Any]] = {
 }
 
 
+dt = tables.complaint_day_dim_totals
+
+
+def _dim_totals_source(
+    filters: Filters, by: str | None
+) -> tuple[str, list[ColumnElement[bool]]] | None:
+    """Which rows of ``complaint_day_dim_totals`` (0006/0007) answer a count by ``by``.
+
+    The per-dimension totals hold, per local receipt day, dimension and value, the complaints
+    and resolution clocks of that value: a count with a value filter on one of the seven
+    dimensions (:data:`tables.DIM_SUMMARY_DIMENSIONS`), or grouped by one of them without a
+    filter, or both on the same dimension, is a sum of its rows (exact: the rows are kept by
+    the trigger in the writing transaction).
+
+    Args:
+        filters: the report's filters (whole local days only).
+        by: the dimension the counts are grouped by besides the day (None = none).
+
+    Returns:
+        ``(dim, conditions)`` on ``complaint_day_dim_totals``, or None when these rows cannot
+        serve (a range inside a day, filters on two dimensions, a filter on one dimension
+        with a grouping by another, a dimension outside the seven).
+    """
+    days = filters.day_range()
+    if days is None:
+        return None
+    active = {name: accepted for name, accepted in filters.values.items() if accepted}
+    if len(active) > 1:
+        return None
+    dim = next(iter(active), by)
+    if dim is None or dim not in tables.DIM_SUMMARY_DIMENSIONS or by not in (None, dim):
+        return None
+    conds: list[ColumnElement[bool]] = [dt.c.dim == dim]
+    if active:
+        conds.append(dt.c.value.in_(active[dim]))
+    if days[0] is not None:
+        conds.append(dt.c.day >= days[0])
+    if days[1] is not None:
+        conds.append(dt.c.day <= days[1])
+    return dim, conds
+
+
+def _dim_totals_value(dim: str) -> ColumnElement[Any]:
+    """The label of ``complaint_day_dim_totals.value`` for ``dim`` (as in :data:`DIMENSIONS`)."""
+    missing = "'unclassified'" if dim == "category" else "'unknown'"
+    return func.coalesce(dt.c.value, literal_column(missing))
+
+
 def _int_sum(col: ColumnElement[Any]) -> ColumnElement[Any]:
     return cast(func.coalesce(func.sum(col), 0), BigInteger)
 
@@ -365,6 +414,7 @@ async def trend(
     # Count per day first (in index order, an index-only scan of complaint_fact_dims_idx
     # when ``by`` is one of its columns), then roll days up into weeks or months.
     summary = filters.summary_where(sd)
+    dim_source = _dim_totals_source(filters, by)
     if summary is not None and (by is None or by in SUMMARY_DIMENSIONS):
         # Whole days and summary dimensions only: read complaint_day_dims.
         inner_cols: list[Any] = [sd.c.day.label("day")]
@@ -376,6 +426,15 @@ async def trend(
             .group_by(*inner_cols)
             .subquery()
         )
+    elif dim_source is not None:
+        # Whole days, one filter or grouping dimension (product line, region, branch ...):
+        # the per-dimension totals (0006/0007), index-only through 0009's covering index.
+        # One row per (day, dim, value) (unique key): no grouping per day needed.
+        dim, conds = dim_source
+        inner_cols = [dt.c.day.label("day")]
+        if by is not None:
+            inner_cols.append(_dim_totals_value(dim).label("by"))
+        per_day = select(*inner_cols, dt.c.n.label("n")).where(*conds).subquery()
     else:
         inner_cols = [f.c.received_day.label("day")]
         if by is not None:
@@ -387,16 +446,19 @@ async def trend(
             .subquery()
         )
     day = per_day.c.day
+    # The label is a function of the period's start (the Monday's ISO week is the week's),
+    # so it is computed once per period, not per day; the day is truncated as a timestamp
+    # without time zone (no time-zone conversion per row; same dates).
     if granularity == "day":
         start: ColumnElement[Any] = day
-        label: ColumnElement[Any] = func.to_char(day, literal_column("'YYYY-MM-DD'"))
+        label: ColumnElement[Any] = func.to_char(start, literal_column("'YYYY-MM-DD'"))
     elif granularity == "week":
-        start = cast(func.date_trunc(literal_column("'week'"), day), Date)
-        label = func.to_char(day, literal_column("'IYYY-\"W\"IW'"))
+        start = cast(func.date_trunc(literal_column("'week'"), cast(day, DateTime())), Date)
+        label = func.to_char(start, literal_column("'IYYY-\"W\"IW'"))
     else:
-        start = cast(func.date_trunc(literal_column("'month'"), day), Date)
-        label = func.to_char(day, literal_column("'YYYY-MM'"))
-    cols = [start.label("start"), func.min(label).label("period")]
+        start = cast(func.date_trunc(literal_column("'month'"), cast(day, DateTime())), Date)
+        label = func.to_char(start, literal_column("'YYYY-MM'"))
+    cols = [start.label("start"), label.label("period")]
     group: list[Any] = [start]
     if by is not None:
         cols.append(per_day.c.by)
@@ -452,10 +514,14 @@ async def types(
 ) -> TypesReport:
     """Count complaints by category (or another dimension) with shares, largest first."""
     summary = filters.summary_where(sd)
+    dim_source = _dim_totals_source(filters, dimension)
     if summary is not None and dimension in SUMMARY_DIMENSIONS:
         dim = SUMMARY_DIMENSIONS[dimension]
         n: ColumnElement[Any] = _int_sum(sd.c.n)
         where = summary
+    elif dim_source is not None:
+        # By product line, region or branch (no other filter): the per-dimension totals.
+        dim, n, where = _dim_totals_value(dimension), _int_sum(dt.c.n), dim_source[1]
     else:
         dim, n, where = DIMENSIONS[dimension], func.count(), filters.where()
     query = select(dim.label("value"), n.label("n")).where(*where).group_by(dim)

@@ -128,6 +128,26 @@ Index(
     complaint_fact.c.branch_code,
 )
 Index("complaint_fact_branch_idx", complaint_fact.c.branch_code, complaint_fact.c.received_day)
+#: Migration 0009: types and cross analysis with a product line or region filter read only
+#: the matching complaints, index-only (the other report dimensions and the resolution
+#: clocks are INCLUDE columns).
+for _lead, _other in (("region", "product_line"), ("product_line", "region")):
+    Index(
+        f"complaint_fact_{_lead}_idx",
+        complaint_fact.c[_lead],
+        complaint_fact.c.received_day,
+        postgresql_include=[
+            "channel",
+            "category",
+            "department",
+            "priority",
+            _other,
+            "branch_code",
+            "res_clocks_done",
+            "res_clocks_on_time",
+        ],
+        postgresql_where=text("received_day IS NOT NULL"),
+    )
 Index("complaint_fact_customer_idx", complaint_fact.c.customer_key, complaint_fact.c.received_day)
 #: Migrations 0004/0005: repeat complaints in customer order, open cases and the last days by
 #: category index-only (metrics). 0004 also creates one expression index per duration
