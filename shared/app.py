@@ -68,10 +68,24 @@ class ServiceSpec:
 
 
 class _ObservabilityMiddleware:
-    """Pure-ASGI middleware: correlation id in and out, request duration histogram."""
+    """Pure-ASGI middleware: correlation id in and out, request duration histogram.
+
+    The histogram's label children are cached per ``(route template, method, status)``
+    (bounded: templates x methods x status codes), so a request does not pay
+    ``labels()``'s validation and locked lookup.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._durations: dict[tuple[str, str, int], Any] = {}
+
+    def _duration_child(self, template: str, method: str, status: int) -> Any:
+        key = (template, method, status)
+        child = self._durations.get(key)
+        if child is None:
+            child = metrics.HTTP_REQUEST_DURATION.labels(template, method, str(status))
+            self._durations[key] = child
+        return child
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,13 +100,13 @@ class _ObservabilityMiddleware:
         token = context.correlation_id.set(cid)
         started = time.perf_counter()
         status = 500
+        cid_header = (b"x-correlation-id", cid.encode())
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-correlation-id", cid.encode())]
+                message["headers"] = [*message.get("headers", ()), cid_header]
             await send(message)
 
         try:
@@ -100,7 +114,7 @@ class _ObservabilityMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            metrics.HTTP_REQUEST_DURATION.labels(template, scope["method"], str(status)).observe(
+            self._duration_child(template, scope["method"], status).observe(
                 time.perf_counter() - started
             )
             context.correlation_id.reset(token)
@@ -145,10 +159,22 @@ class _BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        lengths = 0  # Content-Length headers seen, each a valid number within the limit
+        count_bytes = False
         for key, value in scope.get("headers", ()):
-            if key == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await self._refuse(scope, send)
-                return
+            if key == b"content-length":
+                if value.isdigit() and int(value) > self.limit:
+                    await self._refuse(scope, send)
+                    return
+                lengths += 1
+                count_bytes = count_bytes or not value.isdigit()
+            elif key == b"transfer-encoding":
+                count_bytes = True
+        if not count_bytes and lengths <= 1:
+            # Fast path: without Transfer-Encoding the body is exactly Content-Length bytes
+            # (none without it; RFC 9112 §6.3), which is within the limit: nothing to count.
+            await self.app(scope, receive, send)
+            return
         seen = 0
         too_large = False
 
