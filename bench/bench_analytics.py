@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from services.analytics import reports, synthetic
-from services.analytics.metrics import build_metrics
+from services.analytics.metrics import build_metrics, build_metrics_concurrently
 from services.analytics.rebuild import RebuildSummary, apply_batch, rebuild
 from shared import devinfra, migrations
 from shared.config import PlatformSettings
@@ -181,7 +181,7 @@ async def time_reports(
         repeat: timed runs per report (after one warm-up).
         only: time only reports whose name contains one of these texts (None = all).
     """
-    engine = make_engine(url, pool_size=2)
+    engine = make_engine(url, pool_size=3)
     sm = make_sessionmaker(engine)
     zone = ZoneInfo(TZ)
     today = datetime.now(zone).date()
@@ -293,6 +293,8 @@ async def time_reports(
         ("handling, branch + phone, 1 year (fact table)",
          lambda s: _facts_handling(s, year_branch_phone)),
         ("business metrics refresh (scrape)", lambda s: build_metrics(s)),
+        ("business metrics refresh (scrape, two connections, one snapshot)",
+         lambda s: build_metrics_concurrently(sm)),
     ]  # fmt: skip
     out = []
     try:
