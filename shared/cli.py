@@ -243,7 +243,8 @@ def run(
     replay_sample: Annotated[bool, typer.Option(help="replay the bundled CFPB sample")] = False,
     rate: float = 50.0,
     base_port: Annotated[
-        int | None, typer.Option(help="ports base..base+4 instead of 8001-8005")
+        int | None,
+        typer.Option(help="ports base..base+4 instead of 8001-8005; 0: any free ports"),
     ] = None,
 ) -> None:
     """Start everything: infrastructure, migrations, topics and the five services.
@@ -266,11 +267,12 @@ def run(
 
         migrations.upgrade(name)
     log_dir = REPO_ROOT / ".local" / "logs"
-    ports = (
-        {name: base_port + i for i, name in enumerate(SERVICES)}
-        if base_port
-        else dict(SERVICE_PORTS)
-    )
+    if base_port is None:
+        ports = dict(SERVICE_PORTS)
+    elif base_port == 0:
+        ports = dict.fromkeys(SERVICES, 0)  # the supervisor binds free ports and prints them
+    else:
+        ports = {name: base_port + i for i, name in enumerate(SERVICES)}
     sup = ServiceSupervisor(env=env, ports=ports, log_dir=log_dir)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -98,9 +98,9 @@ def env_names(cls: type[BaseSettings], name: str, field: FieldInfo) -> list[str]
     """Return the environment variable names that set field ``name`` (upper case).
 
     An explicit ``validation_alias`` replaces the class's ``env_prefix``; only its upper-case
-    choices are listed (``CFP_TIMEZONE``, ``DATABASE_URL``). The lower-case choices exist so
-    that code can pass field names; being case-insensitive, the environment source reads them
-    too (see docs/operations.md on bare names).
+    choices are listed (``CFP_TIMEZONE``, ``DATABASE_URL``): the lower-case choices exist so
+    that code can pass field names, and the environment source ignores them (only the
+    ``CFP_`` names are read from the environment).
     """
     alias = field.validation_alias
     if isinstance(alias, AliasChoices):
