@@ -15,8 +15,6 @@ units.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from types import SimpleNamespace
@@ -773,43 +771,9 @@ async def _handling_from_matches(*, session: AsyncSession, filters: Filters) -> 
         .scalar_subquery()
         .label("remedies")
     )
-    async with _planner_settings(session, _MATCHES_PLANNER):
-        m = (await session.execute(select(*_handling_columns(rows), remedies))).one()
+    m = (await session.execute(select(*_handling_columns(rows), remedies))).one()
     remedy_rows = [SimpleNamespace(remedy=r, n=int(n), comp=int(comp)) for r, n, comp in m.remedies]
     return m, remedy_rows
-
-
-#: Planner settings of :func:`_handling_from_matches`'s statement. Measured on the
-#: 1,000,000-complaint bench database (docs/analytics.md, fourth round): with its default
-#: costs the planner often chose a parallel sequential scan of ``complaint_fact`` (and JIT
-#: compilation, its cost being above ``jit_above_cost``) over the seven-dimension index;
-#: phone + fees over a year took 262-458 ms that way, 144-182 ms through the index without
-#: JIT. The settings hold for that one statement only (restored afterwards).
-_MATCHES_PLANNER = {"enable_seqscan": "off", "jit": "off"}
-
-
-@asynccontextmanager
-async def _planner_settings(session: AsyncSession, settings: dict[str, str]) -> AsyncIterator[None]:
-    """Apply planner ``settings`` (transaction-local) for the statements inside, then restore.
-
-    Args:
-        session: a session inside a transaction (``set_config(..., true)`` is local to it).
-        settings: PostgreSQL setting name -> value.
-    """
-    names = list(settings)
-    old = (
-        await session.execute(
-            text("SELECT " + ", ".join(f"current_setting(:n{i})" for i in range(len(names)))),
-            {f"n{i}": n for i, n in enumerate(names)},
-        )
-    ).one()
-    for name, value in settings.items():
-        await session.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
-    try:
-        yield
-    finally:
-        for name, value in zip(names, old, strict=True):
-            await session.execute(text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
 
 
 async def _handling_from_facts(*, session: AsyncSession, filters: Filters) -> tuple[Any, Any]:

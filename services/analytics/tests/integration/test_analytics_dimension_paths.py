@@ -15,8 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
-
 from services.analytics import reports, synthetic, tables
 from shared.events.registry import COMPLAINTS_RECEIVED
 
@@ -124,21 +122,3 @@ async def test_trend_and_types_from_dimension_totals_equal_the_facts(
         other = reports.Filters(values={"region": ("Beijing",)}, tz=TZ)
         assert reports._dim_totals_source(other, "channel") is None
     assert served > 10
-
-
-async def test_several_dimension_handling_restores_the_planner_settings(
-    model_sm: Any, apply: Any
-) -> None:
-    """The matching-rows statement runs with its own planner settings, restored afterwards."""
-    await apply(model_sm, _events(40, seed=3))
-    flt = reports.Filters(values={"channel": ("phone", "web"), "priority": ("P3",)}, tz=TZ)
-    async with model_sm() as session, session.begin():
-        show = text("SELECT current_setting('enable_seqscan'), current_setting('jit')")
-        before = (await session.execute(show)).one()
-        report = await reports.handling(session=session, filters=flt)
-        facts = reports._handling_report(
-            *await reports._handling_from_facts(session=session, filters=flt)
-        )
-        assert report == facts
-        assert report.complaints > 0
-        assert (await session.execute(show)).one() == before
