@@ -14,8 +14,8 @@ import json
 import uuid
 from typing import Any
 
-from conftest import complaint_body
 from fastapi.routing import APIRoute
+from intake_samples import complaint_body
 from sqlalchemy import Text, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 

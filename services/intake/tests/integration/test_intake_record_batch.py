@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conftest import complaint_body
+from intake_samples import complaint_body
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import complaint_body
+from intake_samples import complaint_body
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
