@@ -1376,7 +1376,9 @@ def _next_month(day: date) -> date:
     return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
-def _repeat_point_sql(filters: Filters) -> tuple[str, dict[str, Any]]:
+def _repeat_point_sql(
+    filters: Filters, value: tuple[str, str] | None = None
+) -> tuple[str, dict[str, Any]]:
     """SQL counting the points inside the range per category and kind (migration 0008).
 
     A point (first, last) is inside [from, to) when its first receipt is at or after
@@ -1385,6 +1387,15 @@ def _repeat_point_sql(filters: Filters) -> tuple[str, dict[str, Any]]:
     ``to``; the points whose first receipt falls in the partial month at the start (strip 1)
     or, otherwise, whose last falls in the partial month at the end (strip 2), read from
     ``complaint_repeat_link`` through its day indexes (at most about a month of rows each).
+
+    With ``value`` = ``(dimension, value)`` the same from the per-value links and cells of
+    migration 0010 (``complaint_repeat_dim_link`` / ``complaint_repeat_dim_month``, rows
+    ``dim = dimension AND value = value``): the pairs among the customer's complaints with
+    that value.
+
+    Args:
+        filters: the range (its value filters are not read here).
+        value: a filter dimension (:data:`FILTER_COLUMNS` name) and one value, or None.
 
     Returns:
         SQL with columns ``category, k0, k1, k2, k3`` (one row per part and category) and
@@ -1406,8 +1417,13 @@ def _repeat_point_sql(filters: Filters) -> tuple[str, dict[str, Any]]:
         local = filters.to.astimezone(zone)
         b1 = _month_start(local.date())
         params.update(b1=b1, t_at=filters.to, t_day=local.date())
-    link = "analytics.complaint_repeat_link"
+    link, cells, key = "analytics.complaint_repeat_link", "analytics.complaint_repeat_month", ""
     cell_conds = ["true"]
+    if value is not None:
+        link, cells = "analytics.complaint_repeat_dim_link", "analytics.complaint_repeat_dim_month"
+        key = "dim = :v_dim AND value = :v_value AND "
+        cell_conds = ["dim = :v_dim", "value = :v_value"]
+        params.update(v_dim=value[0], v_value=value[1])
     if a1 is not None:
         cell_conds.append("s_month >= :a1")
     if b1 is not None:
@@ -1415,7 +1431,7 @@ def _repeat_point_sql(filters: Filters) -> tuple[str, dict[str, Any]]:
     parts = [
         f"SELECT category, sum(n) FILTER (WHERE kind = 0) AS k0, "
         f"sum(n) FILTER (WHERE kind = 1) AS k1, sum(n) FILTER (WHERE kind = 2) AS k2, "
-        f"sum(n) FILTER (WHERE kind = 3) AS k3 FROM analytics.complaint_repeat_month "
+        f"sum(n) FILTER (WHERE kind = 3) AS k3 FROM {cells} "
         f"WHERE {' AND '.join(cell_conds)} GROUP BY category"
     ]
 
@@ -1428,13 +1444,13 @@ def _repeat_point_sql(filters: Filters) -> tuple[str, dict[str, Any]]:
         parts.append(
             f"SELECT category, count(*) FILTER (WHERE {before_to('received_at')}), 0, "
             f"count(*) FILTER (WHERE {before_to('next_at')}), 0 FROM {link} "
-            "WHERE received_day >= :f_day AND received_day < :a1 AND received_at >= :f_at "
+            f"WHERE {key}received_day >= :f_day AND received_day < :a1 AND received_at >= :f_at "
             "GROUP BY category"
         )
         parts.append(
             f"SELECT category, 0, count(*) FILTER (WHERE {before_to('received_at')}), 0, "
             f"count(*) FILTER (WHERE {before_to('next_at')}) FROM {link} "
-            "WHERE prev_day >= :f_day AND prev_day < :a1 AND prev_at >= :f_at "
+            f"WHERE {key}prev_day >= :f_day AND prev_day < :a1 AND prev_at >= :f_at "
             "GROUP BY category"
         )
     if b1 is not None:
@@ -1446,22 +1462,26 @@ def _repeat_point_sql(filters: Filters) -> tuple[str, dict[str, Any]]:
         parts.append(
             f"SELECT category, count(*) FILTER (WHERE {from_a1('received_day')}), "
             f"count(*) FILTER (WHERE {from_a1('prev_day')}), 0, 0 FROM {link} "
-            "WHERE received_day >= :b1 AND received_day <= :t_day AND received_at < :t_at "
+            f"WHERE {key}received_day >= :b1 AND received_day <= :t_day AND received_at < :t_at "
             "GROUP BY category"
         )
         parts.append(
             f"SELECT category, 0, 0, count(*) FILTER (WHERE {from_a1('received_day')}), "
             f"count(*) FILTER (WHERE {from_a1('prev_day')}) FROM {link} "
-            "WHERE next_day >= :b1 AND next_day <= :t_day AND next_at < :t_at "
+            f"WHERE {key}next_day >= :b1 AND next_day <= :t_day AND next_at < :t_at "
             "GROUP BY category"
         )
     return " UNION ALL ".join(parts), params
 
 
 async def _repeats_from_links(
-    *, session: AsyncSession, filters: Filters
+    *, session: AsyncSession, filters: Filters, value: tuple[str, str] | None = None
 ) -> tuple[int, int, int, int, dict[str, int]]:
-    """Repeat figures for ``min_complaints`` 2 without value filters, from migration 0008.
+    """Repeat figures for ``min_complaints`` 2 from the links and month cells.
+
+    Without ``value`` (no value filter) from migration 0008's links over all of a customer's
+    complaints; with ``value`` = ``(dimension, value)`` (a filter of one value on one
+    dimension) from migration 0010's links among the customer's complaints with that value.
 
     With N complaints, P consecutive pairs and T consecutive triples of a customer inside
     the range (a customer's complaints in a range are consecutive in receipt order):
@@ -1473,7 +1493,7 @@ async def _repeats_from_links(
         ``(complaints, customers, repeat customers, repeat complaints, by category)``, the
         categories ordered by repeat complaints (descending), then name.
     """
-    points, params = _repeat_point_sql(filters)
+    points, params = _repeat_point_sql(filters, value)
     sql = (
         "SELECT category, COALESCE(sum(k0), 0) AS k0, COALESCE(sum(k1), 0) AS k1, "
         "COALESCE(sum(k2), 0) AS k2, COALESCE(sum(k3), 0) AS k3 "
@@ -1501,13 +1521,19 @@ async def repeats(
     """Count repeat complainants (same ``customer_key``) among the range's complaints.
 
     ``min_complaints`` 2 without value filters (the default report): from the customer
-    links and month cells of migration 0008 (:func:`_repeats_from_links`). Otherwise one
-    pass in customer order (index-only on ``complaint_fact_customer_cat_idx`` for whole-day
-    ranges): each complaint carries its customer's count in the range.
+    links and month cells of migration 0008 (:func:`_repeats_from_links`); with a filter of
+    one value on one dimension, from the per-value links and cells of migration 0010.
+    Otherwise (other thresholds, several values, several dimensions) one pass in customer
+    order (index-only on ``complaint_fact_customer_cat_idx`` for whole-day ranges): each
+    complaint carries its customer's count in the range.
     """
-    if min_complaints == 2 and not any(filters.values.values()):
+    given = [(name, accepted) for name, accepted in filters.values.items() if accepted]
+    single = None
+    if len(given) == 1 and len(set(given[0][1])) == 1:
+        single = (given[0][0], given[0][1][0])
+    if min_complaints == 2 and (not given or single is not None):
         n, customers, rc, rn, by_category = await _repeats_from_links(
-            session=session, filters=filters
+            session=session, filters=filters, value=single
         )
         return RepeatsReport(
             complaints=n,

@@ -463,6 +463,69 @@ complaint_repeat_month = Table(
     Column("n", BigInteger, nullable=False, server_default="0"),
 )
 
+# --- repeat complaints with a value filter (migration 0010) ---------------------------------
+#
+# Kept by the row trigger ``complaint_fact_repeat_dim_link`` and statement triggers on
+# ``complaint_repeat_dim_link`` in the writing transaction (docs/analytics.md "Read model").
+
+#: One row per complaint and filter dimension (``dim``: a :data:`DIM_SUMMARY_DIMENSIONS` name) whose
+#: value is not NULL and whose customer key and receipt are known: the same customer's
+#: previous and next complaint *with the same value* (order: receipt instant, complaint id).
+complaint_repeat_dim_link = Table(
+    "complaint_repeat_dim_link",
+    metadata,
+    Column("dim", Text, primary_key=True),
+    Column("complaint_id", UUID(as_uuid=False), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("customer_key", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_day", Date, nullable=False),
+    Column("category", Text, nullable=False),
+    Column("prev_at", DateTime(timezone=True)),
+    Column("prev_day", Date),
+    Column("next_at", DateTime(timezone=True)),
+    Column("next_day", Date),
+)
+_dl = complaint_repeat_dim_link.c
+Index("complaint_repeat_dim_link_customer_idx", _dl.customer_key)
+Index(
+    "complaint_repeat_dim_link_day_idx",
+    _dl.dim,
+    _dl.value,
+    _dl.received_day,
+    postgresql_include=["received_at", "prev_at", "prev_day", "next_at", "category", "next_day"],
+)
+Index(
+    "complaint_repeat_dim_link_prev_idx",
+    _dl.dim,
+    _dl.value,
+    _dl.prev_day,
+    postgresql_include=["prev_at", "received_at", "next_at", "category"],
+    postgresql_where=text("prev_day IS NOT NULL"),
+)
+Index(
+    "complaint_repeat_dim_link_next_idx",
+    _dl.dim,
+    _dl.value,
+    _dl.next_day,
+    postgresql_include=["next_at", "received_day", "prev_day", "category"],
+    postgresql_where=text("next_day IS NOT NULL"),
+)
+
+#: Points (kinds as :data:`REPEAT_KINDS`) per dimension, value, kind, category and local
+#: months of their first and last receipt.
+complaint_repeat_dim_month = Table(
+    "complaint_repeat_dim_month",
+    metadata,
+    Column("dim", Text, primary_key=True),
+    Column("value", Text, primary_key=True),
+    Column("kind", SmallInteger, primary_key=True),
+    Column("s_month", Date, primary_key=True),
+    Column("e_month", Date, primary_key=True),
+    Column("category", Text, primary_key=True),
+    Column("n", BigInteger, nullable=False, server_default="0"),
+)
+
 processed_events = processed_events_table(metadata)
 
 #: Tables a rebuild empties before replaying (the whole model).
@@ -483,4 +546,6 @@ MODEL_TABLES = (
     complaint_day_dim_hist,
     complaint_repeat_link,
     complaint_repeat_month,
+    complaint_repeat_dim_link,
+    complaint_repeat_dim_month,
 )

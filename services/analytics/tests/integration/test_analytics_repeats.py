@@ -1,10 +1,13 @@
-"""Repeat complaints from the customer links and month cells (migration 0008), real PostgreSQL.
+"""Repeat complaints from the customer links and month cells (migrations 0008, 0010), real
+PostgreSQL.
 
-The links and cells kept by the triggers must equal a recomputation from the fact rows
-after any stream (random order, duplicates, deletions, a changed customer, receipt or
-category), and the report read from them must equal the fact-table computation
-(``_repeats_from_facts``) for every kind of range: open, whole months, ranges starting or
-ending inside a month or inside a day, ranges inside one month, across two months.
+The links and cells kept by the triggers (over all of a customer's complaints, 0008, and
+per dimension value, 0010) must equal a recomputation from the fact rows after any stream
+(random order, duplicates, deletions, a changed customer, receipt, category or any other
+filter dimension), and the report read from them must equal the fact-table computation
+(``_repeats_from_facts``) without a value filter and with one value of each of the seven
+filter dimensions, for every kind of range: open, whole months, ranges starting or ending
+inside a month or inside a day, ranges inside one month, across two months.
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ from services.analytics import reports, synthetic
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
 TZ = "Asia/Shanghai"
-TABLES = ("complaint_repeat_link", "complaint_repeat_month")
+TABLES = (
+    "complaint_repeat_link",
+    "complaint_repeat_month",
+    "complaint_repeat_dim_link",
+    "complaint_repeat_dim_month",
+)
+#: Filter name -> fact column (as ``reports.FILTER_COLUMNS``).
+DIMS = {name: col.name for name, col in reports.FILTER_COLUMNS.items()}
 
 
 def _events(n: int, seed: int, customers: int = 40) -> list[Any]:
@@ -53,6 +63,7 @@ async def _assert_recomputation_equal(sm: Any) -> None:
     live = await _tables(sm)
     async with sm() as session, session.begin():
         await session.execute(text("SELECT analytics.complaint_repeat_backfill()"))
+        await session.execute(text("SELECT analytics.complaint_repeat_dim_backfill()"))
     assert await _tables(sm) == live
 
 
@@ -89,6 +100,40 @@ async def _assert_reports_equal(sm: Any) -> int:
     return seen
 
 
+async def _common_values(sm: Any, per_dim: int = 2) -> dict[str, list[str]]:
+    """The ``per_dim`` values of each filter dimension with the most repeat pairs."""
+    out: dict[str, list[str]] = {}
+    async with sm() as session, session.begin():
+        for name, col in DIMS.items():
+            rows = await session.execute(
+                text(
+                    f"SELECT {col} FROM analytics.complaint_fact WHERE {col} IS NOT NULL "
+                    f"GROUP BY {col} ORDER BY count(*) - count(DISTINCT customer_key) DESC, "
+                    f"{col} LIMIT :k"
+                ),
+                {"k": per_dim},
+            )
+            out[name] = [r[0] for r in rows]
+    return out
+
+
+async def _assert_value_reports_equal(sm: Any) -> dict[str, int]:
+    """Per dimension: one value filter equals the facts over every range; repeat customers."""
+    seen: dict[str, int] = {}
+    values = await _common_values(sm)
+    async with sm() as session, session.begin():
+        for name, some in values.items():
+            for value in [*some, "no-such-value"]:
+                for lo, hi in _ranges():
+                    flt = reports.Filters(from_=lo, to=hi, values={name: (value,)}, tz=TZ)
+                    got = await reports.repeats(session=session, filters=flt)
+                    want = await reports._repeats_from_facts(session=session, filters=flt)
+                    assert got == want, (name, value, lo, hi)
+                    assert list(got.by_category) == list(want.by_category), (name, value, lo, hi)
+                    seen[name] = seen.get(name, 0) + got.repeat_customers
+    return seen
+
+
 async def test_links_equal_a_recomputation_and_reports_equal_the_facts(
     model_sm: Any, apply: Any
 ) -> None:
@@ -101,6 +146,8 @@ async def test_links_equal_a_recomputation_and_reports_equal_the_facts(
     assert any(r[0] == 3 for r in live["complaint_repeat_month"]), "triples exist"
     await _assert_recomputation_equal(model_sm)
     assert await _assert_reports_equal(model_sm) > 0
+    seen = await _assert_value_reports_equal(model_sm)
+    assert all(seen[name] > 0 for name in ("channel", "category", "priority")), seen
     # The whole-range report counts what the facts hold.
     async with model_sm() as session, session.begin():
         full = await reports.repeats(session=session, filters=reports.Filters(tz=TZ))
@@ -126,7 +173,8 @@ async def test_links_follow_changes_and_deletions(model_sm: Any, apply: Any) -> 
             )
         ]
         # Another customer, another receipt (one day earlier), another category, a lost
-        # customer key, and deletions.
+        # customer key, every other filter dimension changed or lost (routing changes
+        # several at once), and deletions.
         changes = [
             ("SET customer_key = 'cus_1'", ids[0:10]),
             ("SET received_at = received_at - interval '1 day', received_day = received_day - 1",
@@ -134,6 +182,15 @@ async def test_links_follow_changes_and_deletions(model_sm: Any, apply: Any) -> 
             ("SET category = NULL", ids[20:30]),
             ("SET category = 'privacy'", ids[30:40]),
             ("SET customer_key = NULL", ids[40:45]),
+            ("SET channel = 'web'", ids[70:80]),
+            ("SET channel = NULL", ids[80:83]),
+            ("SET product_line = 'cards', priority = 'P1', department = 'billing', "
+             "category = 'billing_dispute'", ids[83:95]),
+            ("SET product_line = NULL, priority = NULL, department = NULL", ids[95:100]),
+            ("SET region = 'Zhejiang', branch_code = 'ZH001'", ids[100:120]),
+            ("SET branch_code = NULL", ids[120:124]),
+            ("SET customer_key = 'cus_2', branch_code = 'ZH001', channel = 'phone'",
+             ids[124:130]),
         ]  # fmt: skip
         for change, some in changes:
             await session.execute(
@@ -146,14 +203,18 @@ async def test_links_follow_changes_and_deletions(model_sm: Any, apply: Any) -> 
         )
     await _assert_recomputation_equal(model_sm)
     assert await _assert_reports_equal(model_sm) > 0
-    # Deleting every fact empties both tables (cells at 0 are removed).
+    seen = await _assert_value_reports_equal(model_sm)
+    assert all(seen[name] > 0 for name in ("channel", "region", "branch")), seen
+    # Deleting every fact empties the tables (cells at 0 are removed).
     async with model_sm() as session, session.begin():
         await session.execute(text("DELETE FROM analytics.complaint_fact"))
     assert await _tables(model_sm) == {t: [] for t in TABLES}
 
 
-async def test_value_filters_and_other_thresholds_read_the_facts(model_sm: Any, apply: Any) -> None:
-    """``min_complaints`` > 2 and value filters keep the fact-table computation."""
+async def test_other_thresholds_and_several_values_read_the_facts(
+    model_sm: Any, apply: Any
+) -> None:
+    """``min_complaints`` > 2, several values and several dimensions keep the fact pass."""
     await apply(model_sm, _events(120, seed=41, customers=15))
     async with model_sm() as session, session.begin():
         flt = reports.Filters(tz=TZ)
@@ -163,7 +224,13 @@ async def test_value_filters_and_other_thresholds_read_the_facts(model_sm: Any, 
         assert three == await reports._repeats_from_facts(
             session=session, filters=flt, min_complaints=3
         )
-        phone = reports.Filters(values={"channel": ("phone",)}, tz=TZ)
-        assert await reports.repeats(session=session, filters=phone) == (
-            await reports._repeats_from_facts(session=session, filters=phone)
-        )
+        for values in (
+            {"channel": ("phone",)},
+            {"channel": ("phone", "web")},
+            {"channel": ("phone",), "priority": ("P3",)},
+            {"channel": ("phone",), "category": ()},
+        ):
+            flt = reports.Filters(values=values, tz=TZ)
+            assert await reports.repeats(session=session, filters=flt) == (
+                await reports._repeats_from_facts(session=session, filters=flt)
+            ), values
