@@ -275,7 +275,18 @@ def run(
         ports = {name: base_port + i for i, name in enumerate(SERVICES)}
     sup = ServiceSupervisor(env=env, ports=ports, log_dir=log_dir)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def on_signal(signum: int, _frame: object) -> None:
+        # The first Ctrl-C interrupts whatever runs (start-up, replay, the wait below); later
+        # ones are ignored so that the clean-up in `finally` completes (`uv run` forwards the
+        # terminal's SIGINT, so the process gets it twice).
+        first = not stop.is_set()
+        stop.set()
+        if first and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         sup.start()
         sup.wait_ready(timeout_seconds=90)
