@@ -22,8 +22,6 @@ warning window) gets only the breach: a warning after the fact would be noise.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +44,7 @@ from shared.events.contracts.cases import (
 )
 from shared.events.envelope import Envelope, new_event
 from shared.logging import get_logger
+from shared.periodic import PeriodicWorker
 
 log = get_logger(__name__)
 
@@ -267,13 +266,17 @@ async def refresh_calendar_metrics(
     return int(count or 0)
 
 
-class SlaSweeper:
+class SlaSweeper(PeriodicWorker):
     """The sweep loop of one tracking process, started from the app's lifespan.
 
     Every ``sweep_interval_seconds`` it refreshes the calendar when another replica changed
     it, sweeps, wakes the outbox relay when it staged alerts, and every
-    ``metrics_refresh_seconds`` refreshes the provisional-calendar gauges.
+    ``metrics_refresh_seconds`` refreshes the provisional-calendar gauges (lifecycle:
+    :class:`shared.periodic.PeriodicWorker`).
     """
+
+    name = "tracking-sla-sweeper"
+    failure_event = "sla.sweep_failed"
 
     def __init__(
         self,
@@ -283,27 +286,18 @@ class SlaSweeper:
         holder: CalendarHolder,
         on_alerts: Callable[[], None] | None = None,
     ) -> None:
+        super().__init__()
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.holder = holder
         self.on_alerts = on_alerts
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._metrics_at = 0.0
         self.sweeps = 0
 
-    def start(self) -> None:
-        """Start the loop as a background task."""
-        self._task = asyncio.create_task(self._run(), name="tracking-sla-sweeper")
-
-    async def stop(self) -> None:
-        """Stop after the current sweep (its transaction commits or rolls back whole)."""
-        self._stop.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout=15)
-            except (TimeoutError, asyncio.CancelledError):
-                self._task.cancel()
+    @property
+    def interval_seconds(self) -> float:
+        """``TRACKING_SWEEP_INTERVAL_SECONDS``."""
+        return self.settings.sweep_interval_seconds
 
     async def tick(self) -> SweepResult:
         """Run one round: calendar refresh, sweep, and (when due) the gauges."""
@@ -323,23 +317,13 @@ class SlaSweeper:
         self.sweeps += 1
         return result
 
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                result = await self.tick()
-                if result.warnings or result.breaches:
-                    log.info(
-                        "sla.swept",
-                        warnings=result.warnings,
-                        breaches=result.breaches,
-                        claimed=result.claimed,
-                        max_lag_seconds=round(result.max_lag_seconds, 3),
-                    )
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("sla.sweep_failed", error=str(exc)[:300])
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._stop.wait(), timeout=self.settings.sweep_interval_seconds
-                )
+    def report(self, result: SweepResult) -> None:
+        """Log a sweep that staged warnings or breaches."""
+        if result.warnings or result.breaches:
+            log.info(
+                "sla.swept",
+                warnings=result.warnings,
+                breaches=result.breaches,
+                claimed=result.claimed,
+                max_lag_seconds=round(result.max_lag_seconds, 3),
+            )

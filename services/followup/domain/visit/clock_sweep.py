@@ -22,8 +22,6 @@ whole window) gets only the overdue alert: a warning after the fact would be noi
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +42,7 @@ from shared.events.contracts.followups import (
 )
 from shared.events.envelope import Envelope, new_event
 from shared.logging import get_logger
+from shared.periodic import PeriodicWorker
 from shared.workcalendar import WorkingDayCalendar
 
 log = get_logger(__name__)
@@ -213,12 +212,15 @@ async def sweep_once(
     return total
 
 
-class VisitClockSweeper:
+class VisitClockSweeper(PeriodicWorker):
     """The sweep loop of one followup process, started from the app's lifespan.
 
     Every ``sweep_interval_seconds`` it sweeps and wakes the outbox relay when it staged
-    alerts.
+    alerts (lifecycle: :class:`shared.periodic.PeriodicWorker`).
     """
+
+    name = "followup-clock-sweeper"
+    failure_event = "followup.clock_sweep_failed"
 
     def __init__(
         self,
@@ -228,26 +230,17 @@ class VisitClockSweeper:
         settings: FollowupSettings,
         on_alerts: Callable[[], None] | None = None,
     ) -> None:
+        super().__init__()
         self.sessionmaker = sessionmaker
         self.calendar = calendar
         self.settings = settings
         self.on_alerts = on_alerts
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self.sweeps = 0
 
-    def start(self) -> None:
-        """Start the loop as a background task."""
-        self._task = asyncio.create_task(self._run(), name="followup-clock-sweeper")
-
-    async def stop(self) -> None:
-        """Stop after the current sweep (its transaction commits or rolls back whole)."""
-        self._stop.set()
-        if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, timeout=15)
-            except (TimeoutError, asyncio.CancelledError):
-                self._task.cancel()
+    @property
+    def interval_seconds(self) -> float:
+        """``FOLLOWUP_SWEEP_INTERVAL_SECONDS``."""
+        return self.settings.sweep_interval_seconds
 
     async def tick(self) -> SweepResult:
         """Run one sweep and wake the relay when alerts were staged."""
@@ -259,22 +252,12 @@ class VisitClockSweeper:
         self.sweeps += 1
         return result
 
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                result = await self.tick()
-                if result.warnings or result.overdue:
-                    log.info(
-                        "followup.clock_swept",
-                        warnings=result.warnings,
-                        overdue=result.overdue,
-                        claimed=result.claimed,
-                    )
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("followup.clock_sweep_failed", error=str(exc)[:300])
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._stop.wait(), timeout=self.settings.sweep_interval_seconds
-                )
+    def report(self, result: SweepResult) -> None:
+        """Log a sweep that staged warnings or overdue alerts."""
+        if result.warnings or result.overdue:
+            log.info(
+                "followup.clock_swept",
+                warnings=result.warnings,
+                overdue=result.overdue,
+                claimed=result.claimed,
+            )
