@@ -13,8 +13,8 @@ name contains one); ``--matrix`` times every report with no filter and with one 
 on each of the seven dimensions (and trend, types and cross *by* each dimension), over two
 years and the last 30 days, as tables, then lists the cells over 200 ms. With
 ``--database-url`` the database is upgraded to the latest migration first and the repeat
-link tables are vacuumed (a fresh backfill in a migration leaves the visibility map unset,
-so index-only scans would visit the heap until autovacuum runs).
+link tables and the cross month cells are vacuumed (a fresh backfill in a migration leaves
+the visibility map unset, so index-only scans would visit the heap until autovacuum runs).
 
 1. Creates a scratch database (dropped at the end) with analytics' migrations and loads
    ``--complaints`` synthetic complaints (services/analytics/synthetic.py distributions:
@@ -160,7 +160,8 @@ async def load(url: str, n: int, n_suggestions: int) -> float:
                       "complaint_day_hist", "complaint_day_dim_totals",
                       "complaint_day_dim_remedy", "complaint_day_dim_hist",
                       "complaint_repeat_link", "complaint_repeat_month",
-                      "complaint_repeat_dim_link", "complaint_repeat_dim_month"):  # fmt: skip
+                      "complaint_repeat_dim_link", "complaint_repeat_dim_month",
+                      "complaint_month_cross"):  # fmt: skip
             if not await conn.fetchval("SELECT to_regclass($1)", f"analytics.{table}"):
                 continue  # an older schema (the bench run on an earlier tree)
             await conn.execute(f"VACUUM ANALYZE analytics.{table}")
@@ -533,7 +534,8 @@ async def main() -> None:
         conn = await asyncpg.connect(_dsn(url))
         try:
             for table in ("complaint_repeat_link", "complaint_repeat_month",
-                          "complaint_repeat_dim_link", "complaint_repeat_dim_month"):  # fmt: skip
+                          "complaint_repeat_dim_link", "complaint_repeat_dim_month",
+                          "complaint_month_cross"):  # fmt: skip
                 if await conn.fetchval("SELECT to_regclass($1)", f"analytics.{table}"):
                     await conn.execute(f"VACUUM ANALYZE analytics.{table}")
         finally:

@@ -33,6 +33,7 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -1191,6 +1192,12 @@ async def cross(
 ) -> CrossReport:
     """Cross-tabulate complaints by two dimensions, with counts and on-time rates.
 
+    Sources, all exact (the summaries are kept by triggers in the writing transaction):
+    ``complaint_day_dims`` for whole local days and two of its four dimensions; the month
+    cells of 0011 plus the facts of the partial months at the range's edges for product
+    line, region or branch against category without value filters (:func:`_cross_cells`);
+    otherwise the facts (:func:`_cross_from_facts`).
+
     Raises:
         InvalidReportQuery: ``rows`` equals ``cols``.
     """
@@ -1204,22 +1211,24 @@ async def cross(
             _int_sum(sd.c.res_done).label("done"),
             _int_sum(sd.c.res_on_time).label("on_time"),
         ]
-        where = summary
+        query = (
+            select(rd.label("r"), cd.label("c"), *measures)
+            .where(*summary)
+            .group_by(rd, cd)
+            .order_by(rd, cd)
+        )
+        result = (await session.execute(query)).all()
     else:
-        rd, cd = DIMENSIONS[rows], DIMENSIONS[cols]
-        measures = [
-            func.count().label("n"),
-            func.coalesce(func.sum(f.c.res_clocks_done), 0).label("done"),
-            func.coalesce(func.sum(f.c.res_clocks_on_time), 0).label("on_time"),
-        ]
-        where = filters.where()
-    query = (
-        select(rd.label("r"), cd.label("c"), *measures)
-        .where(*where)
-        .group_by(rd, cd)
-        .order_by(rd, cd)
-    )
-    result = (await session.execute(query)).all()
+        cells_query = _cross_cells(filters, rows, cols)
+        if cells_query is not None:
+            result = (await session.execute(cells_query)).all()
+        else:
+            return await _cross_from_facts(session=session, filters=filters, rows=rows, cols=cols)
+    return _cross_report(rows, cols, result)
+
+
+def _cross_report(rows: Dimension, cols: Dimension, result: Any) -> CrossReport:
+    """Build the report from rows ``(r, c, n, done, on_time)`` in row, column order."""
     cells = [
         CrossCell(
             row=r.r,
@@ -1232,6 +1241,139 @@ async def cross(
     ]
     return CrossReport(
         rows_dimension=rows, cols_dimension=cols, total=sum(c.count for c in cells), cells=cells
+    )
+
+
+async def _cross_from_facts(
+    *, session: AsyncSession, filters: Filters, rows: Dimension, cols: Dimension
+) -> CrossReport:
+    """Cross analysis as one pass over the facts of the range (any dimensions, any filters).
+
+    For whole days this is an index-only scan of ``complaint_fact_dims_idx`` when both
+    dimensions are among its columns (0011 added the resolution clocks to it).
+    """
+    rd, cd = DIMENSIONS[rows], DIMENSIONS[cols]
+    query = (
+        select(
+            rd.label("r"),
+            cd.label("c"),
+            func.count().label("n"),
+            func.coalesce(func.sum(f.c.res_clocks_done), 0).label("done"),
+            func.coalesce(func.sum(f.c.res_clocks_on_time), 0).label("on_time"),
+        )
+        .where(*filters.where())
+        .group_by(rd, cd)
+        .order_by(rd, cd)
+    )
+    return _cross_report(rows, cols, (await session.execute(query)).all())
+
+
+mc = tables.complaint_month_cross
+
+
+def _month_split(
+    first: date | None, last: date | None
+) -> tuple[tuple[date | None, date | None] | None, list[tuple[date | None, date | None]]]:
+    """Split the local days ``first..last`` (inclusive, None = open) into whole months and edges.
+
+    Returns:
+        ``(months, strips)``: ``months`` = ``(from_month, to_month)``, the first days of the
+        whole months ``from_month <= month < to_month`` (None = open; None for the pair when
+        no month is whole), and ``strips`` = the day ranges ``(first, last)`` (inclusive) of
+        the partial months at the edges, at most two. An open bound is a whole month.
+    """
+    if first is not None and last is not None and first > last:
+        return None, []
+    lo = first if first is None or first.day == 1 else _next_month(first)
+    after = None if last is None else last + timedelta(days=1)
+    hi = after if after is None or after.day == 1 else _month_start(after)
+    if lo is not None and hi is not None and lo >= hi:
+        return None, [(first, last)]
+    strips: list[tuple[date | None, date | None]] = []
+    if first is not None and lo is not None and first < lo:
+        strips.append((first, lo - timedelta(days=1)))
+    if last is not None and hi is not None and hi <= last:
+        strips.append((hi, last))
+    return (lo, hi), strips
+
+
+def _cross_cells(filters: Filters, rows: str, cols: str) -> Any | None:
+    """The query of cross analysis from the month cells of 0011, or None when they cannot serve.
+
+    Serves product line, region or branch (:data:`tables.CROSS_CELL_DIMENSIONS`) against
+    category, either way round, over whole local days (an open bound included), without
+    value filters: the whole months of the range are summed from ``complaint_month_cross``,
+    the days of the partial months at its edges from ``complaint_fact`` (index-only through
+    ``complaint_fact_dims_idx``; at most two months of days). Exact: the cells are kept by
+    the trigger in the writing transaction, and the month of a complaint is the month of its
+    local receipt day.
+
+    Returns:
+        A query of rows ``(r, c, n, done, on_time)`` in row, column order (labels as
+        :data:`DIMENSIONS`), or None.
+    """
+    if any(accepted for accepted in filters.values.values()):
+        return None
+    pair = {rows, cols}
+    if "category" not in pair or len(pair) != 2:
+        return None
+    (dim,) = pair - {"category"}
+    if dim not in tables.CROSS_CELL_DIMENSIONS:
+        return None
+    days = filters.day_range()
+    if days is None:
+        return None
+    months, strips = _month_split(*days)
+    column = f.c[tables.CROSS_CELL_DIMENSIONS[dim]]
+    parts: list[Any] = []
+    if months is not None:
+        conds: list[ColumnElement[bool]] = [mc.c.dim == dim]
+        if months[0] is not None:
+            conds.append(mc.c.month >= months[0])
+        if months[1] is not None:
+            conds.append(mc.c.month < months[1])
+        parts.append(
+            select(
+                mc.c.value.label("v"),
+                mc.c.category.label("cat"),
+                mc.c.n.label("n"),
+                mc.c.res_done.label("done"),
+                mc.c.res_on_time.label("on_time"),
+            ).where(*conds)
+        )
+    for lo, hi in strips:
+        conds = [f.c.received_day.is_not(None)]
+        if lo is not None:
+            conds.append(f.c.received_day >= lo)
+        if hi is not None:
+            conds.append(f.c.received_day <= hi)
+        parts.append(
+            select(
+                column.label("v"),
+                f.c.category.label("cat"),
+                func.count().label("n"),
+                func.sum(f.c.res_clocks_done).label("done"),
+                func.sum(f.c.res_clocks_on_time).label("on_time"),
+            )
+            .where(*conds)
+            .group_by(column, f.c.category)
+        )
+    if not parts:
+        return None
+    src = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
+    value = func.coalesce(src.c.v, literal_column("'unknown'"))
+    category = func.coalesce(src.c.cat, literal_column("'unclassified'"))
+    rd, cd = (value, category) if rows == dim else (category, value)
+    return (
+        select(
+            rd.label("r"),
+            cd.label("c"),
+            _int_sum(src.c.n).label("n"),
+            _int_sum(src.c.done).label("done"),
+            _int_sum(src.c.on_time).label("on_time"),
+        )
+        .group_by(rd, cd)
+        .order_by(rd, cd)
     )
 
 
