@@ -7,9 +7,10 @@ import contextlib
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from services.intake import tables
-from services.intake.api.routes import router
+from services.intake.api.routes import LeanSubmit, router
 from services.intake.domain.submission import service as submission_service
 from services.intake.domain.submission.committer import GroupCommitter
 from services.intake.ratelimit import TokenBuckets
@@ -75,6 +76,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         kafka_required_for_ready=False,
         on_startup=[start],
         on_shutdown=[stop],
+        middleware=[Middleware(LeanSubmit, routes=[router])],
     )
     app = create_service_app(spec, settings)
     app.state.vault = Vault(settings.vault_keys.get_secret_value())

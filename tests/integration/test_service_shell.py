@@ -74,3 +74,48 @@ async def test_api_docs_load_nothing_from_outside(intake: AsyncClient) -> None:
     for url in urls:
         assert (await intake.get(url)).status_code == 200, url
     assert "cdn" not in page.text.lower()
+
+
+async def test_a_service_middleware_runs_inside_the_platform_ones(
+    platform_env: dict[str, str],
+) -> None:
+    from starlette.middleware import Middleware
+
+    from shared.app import ServiceSpec, create_service_app
+    from shared.config import PlatformSettings
+    from shared.metrics import HTTP_REQUEST_DURATION
+
+    reached: list[str] = []
+
+    class Probe:
+        def __init__(self, app, answer: bytes) -> None:
+            self.app, self.answer = app, answer
+
+        async def __call__(self, scope, receive, send) -> None:
+            if scope["type"] != "http" or scope["path"] != "/probe":
+                await self.app(scope, receive, send)
+                return
+            reached.append(scope["method"])
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": self.answer})
+
+    spec = ServiceSpec(
+        name="shellprobe",
+        title="Probe",
+        description="",
+        max_body_bytes=100,
+        middleware=[Middleware(Probe, answer=b"probed")],
+    )
+    app = create_service_app(spec, PlatformSettings(database_url=platform_env["DATABASE_URL"]))
+    samples = ("unmatched", "GET", "200")
+    before = HTTP_REQUEST_DURATION.labels(*samples)._sum.get()
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+        r = await client.get("/probe", headers={"X-Correlation-Id": "probe-1"})
+        assert (r.status_code, r.text) == (200, "probed")
+        assert r.headers["x-correlation-id"] == "probe-1"  # observability wraps it
+        r = await client.post("/probe", content=b"x" * 101)
+        assert r.status_code == 413  # the body limit stands before it
+        r = await client.get("/healthz")  # other requests pass through it
+        assert r.json() == {"status": "ok", "service": "shellprobe"}
+    assert reached == ["GET"]
+    assert HTTP_REQUEST_DURATION.labels(*samples)._sum.get() > before

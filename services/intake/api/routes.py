@@ -7,12 +7,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.routing import APIRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.intake import metrics
 from services.intake.domain.submission import exceptions
@@ -28,71 +29,110 @@ from services.intake.ratelimit import RateLimit, rate_limited_principal
 from services.intake.settings import IntakeSettings
 from shared.app import SessionDep
 from shared.auth import Principal, current_principal, require_roles
+from shared.errors import AppError
 
 #: The roles that may submit (declared on both POST routes, checked by the lean path too).
 SUBMIT_ROLES = require_roles("intake_client", "agent", "supervisor")
-_Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
-class SubmitRoute(APIRoute):
-    """Route class of intake: a lean request path for the two POST routes.
+class LeanSubmit:
+    """Pure-ASGI middleware of intake: a lean request path for the two POST routes.
 
-    FastAPI's generic handler (dependency solving, error collection, re-validation and
-    re-encoding of the response model) cost about as much CPU per request as recording
-    the submission itself (profile in docs/intake.md, "Benchmark"). For endpoints marked
-    with :func:`lean_submit`, a request with ``Content-Type: application/json``, at most
-    one ``Idempotency-Key`` header and a valid body and token takes the lean path: the
-    same steps in FastAPI's order with the same functions (``json.loads`` and the body
-    model's validation as FastAPI does them, :func:`current_principal`, the role check
-    of :data:`SUBMIT_ROLES`, :func:`rate_limited_principal`), then :func:`_submit`, and
-    the reply model written once as JSON. Every other request, and every request that
-    fails one of the pure checks (JSON, body, token, role), is handed to FastAPI's own
-    handler, so error answers are exactly FastAPI's. Other endpoints use FastAPI's
-    handler only.
+    FastAPI's generic request handling (routing over every route, dependency solving, error
+    collection, re-validation and re-encoding of the response model) cost about as much
+    CPU per request as recording the submission itself (profiles in docs/intake.md,
+    "Benchmark"). This middleware runs inside the platform's (observability, body limit:
+    :class:`shared.app.ServiceSpec` ``middleware``) and answers ``POST`` on the paths of
+    endpoints marked with :func:`lean_submit` itself when the request has
+    ``Content-Type: application/json`` and at most one ``Idempotency-Key`` header and its
+    body, token and role pass: the same steps in FastAPI's order with the same functions
+    (``json.loads`` and the body model's validation as FastAPI does them,
+    :func:`current_principal`, the role check of :data:`SUBMIT_ROLES`,
+    :func:`rate_limited_principal`), then :func:`_submit`, and the reply model written once
+    as JSON. An :class:`~shared.errors.AppError` raised after those checks (429, 413, 400,
+    409) is answered by the app's own handler for it. Every other request, and every
+    request that fails one of the pure checks (JSON, body, token, role), goes on to FastAPI
+    with its body replayed, so those answers are exactly FastAPI's
+    (``test_intake_lean_path.py`` compares both paths).
+
+    Args:
+        app: the next ASGI app (FastAPI's exception middleware and router).
+        routes: the routers whose marked endpoints take the lean path.
     """
 
-    def get_route_handler(self) -> _Handler:
-        """Return the lean handler for marked endpoints, FastAPI's otherwise."""
-        standard = super().get_route_handler()
-        marked: tuple[submission_service.Kind, type[SubmissionCreate]] | None = getattr(
-            self.endpoint, "_lean_submit", None
-        )
-        if marked is None:
-            return standard
-        kind, model = marked
-        check_roles = SUBMIT_ROLES.dependency
+    def __init__(self, app: ASGIApp, routes: list[APIRouter]) -> None:
+        self.app = app
+        self._lean: dict[str, tuple[APIRoute, submission_service.Kind, type[SubmissionCreate]]]
+        self._lean = {}
+        for r in routes:
+            for route in r.routes:
+                marked = getattr(getattr(route, "endpoint", None), "_lean_submit", None)
+                if marked is not None and isinstance(route, APIRoute) and "POST" in route.methods:
+                    self._lean[route.path] = (route, *marked)
+        self._check_roles = SUBMIT_ROLES.dependency
 
-        async def handler(request: Request) -> Response:
-            headers = request.headers
-            if (
-                headers.get("content-type") != "application/json"
-                or len(headers.getlist("idempotency-key")) > 1
-            ):
-                return await standard(request)
-            raw = await request.body()
-            try:
-                body = model.model_validate(json.loads(raw))
-                principal = await check_roles(await current_principal(request))
-            except Exception:  # bad JSON or body, no or bad token, role not allowed, ...
-                return await standard(request)  # ... FastAPI's exact answer
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a lean request here; pass every other request on (see the class)."""
+        lean = (
+            self._lean.get(scope["path"])
+            if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path")
+            else None
+        )
+        if lean is None:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive, send)
+        headers = request.headers
+        if (
+            headers.get("content-type") != "application/json"
+            or len(headers.getlist("idempotency-key")) > 1
+        ):
+            await self.app(scope, receive, send)
+            return
+        route, kind, model = lean
+        raw = await request.body()
+        try:
+            body = model.model_validate(json.loads(raw))
+            principal = await self._check_roles(await current_principal(request))
+        except Exception:  # bad JSON or body, no or bad token, role not allowed, ...
+            await self.app(scope, _replay(raw, receive), send)  # ... FastAPI's exact answer
+            return
+        scope["route"] = route  # the route template for the duration metric
+        try:
             await rate_limited_principal(request, principal)
             reply, extra = await _submit(
                 request, principal, kind, body, headers.get("idempotency-key")
             )
-            return Response(
+            response: Response = Response(
                 reply.model_dump_json(),
                 status_code=201,
                 headers=extra,
                 media_type="application/json",
             )
+        except AppError as exc:
+            handler = request.app.exception_handlers[AppError]
+            response = await handler(request, exc)
+        await response(scope, receive, send)
 
-        return handler
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """Return a ``receive`` that yields ``body`` once, then what ``receive`` yields."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def lean_submit(
     kind: submission_service.Kind, model: type[SubmissionCreate]
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark a POST endpoint for :class:`SubmitRoute`'s lean path (``kind``, body ``model``)."""
+    """Mark a POST endpoint for :class:`LeanSubmit`'s lean path (``kind``, body ``model``)."""
 
     def mark(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         endpoint._lean_submit = (kind, model)  # type: ignore[attr-defined]
@@ -101,7 +141,7 @@ def lean_submit(
     return mark
 
 
-router = APIRouter(prefix="/v1", tags=["intake"], route_class=SubmitRoute)
+router = APIRouter(prefix="/v1", tags=["intake"])
 
 #: Roles that may read personal data unmasked (each such read is audited); admin too.
 UNMASKED_ROLES = ("agent", "supervisor")
