@@ -161,7 +161,7 @@ async def load(url: str, n: int, n_suggestions: int) -> float:
                       "complaint_day_dim_remedy", "complaint_day_dim_hist",
                       "complaint_repeat_link", "complaint_repeat_month",
                       "complaint_repeat_dim_link", "complaint_repeat_dim_month",
-                      "complaint_month_cross"):  # fmt: skip
+                      "complaint_month_cross", "complaint_month_pair"):  # fmt: skip
             if not await conn.fetchval("SELECT to_regclass($1)", f"analytics.{table}"):
                 continue  # an older schema (the bench run on an earlier tree)
             await conn.execute(f"VACUUM ANALYZE analytics.{table}")
@@ -337,6 +337,8 @@ MATRIX_VALUES = {
     "region": "Guangdong",
     "branch": "GU007",
 }
+#: Columns of the matrix's "cross by x <column>" rows (each dimension as rows against them).
+CROSS_COLUMNS = ("category", "channel", "department", "priority", "region", "branch")
 #: Filters the suggestions report accepts (the others are "n/a" in the matrix).
 SUGGESTION_FILTERS = ("channel", "category", "department", "branch", "product_line")
 
@@ -362,7 +364,8 @@ async def time_matrix(
     midnight). Reports: trend by day, week and month, types (by category), handling, cross
     (channel x category), repeats (min 2), spikes (by category on today, 28-day baseline:
     the range does not apply, the filter does), suggestions (``n/a`` for filters it does
-    not take). Then trend (month, by), types and cross (x category) *by* each dimension.
+    not take). Then trend (month, by), types and cross (x each of :data:`CROSS_COLUMNS`) *by*
+    each dimension.
     Prints one table per window (median ms of ``repeat`` runs) and returns
     ``(case, ms)`` for every cell. With ``only``, just the rows (report names) containing one
     of the texts are timed.
@@ -433,9 +436,10 @@ async def time_matrix(
                         session=s, filters=flt, granularity="month", by=d)),
                     ("types by", lambda s, d=dim, flt=flt: reports.types(
                         session=s, filters=flt, dimension=d)),
-                    ("cross by x category", None if dim == "category" else (
-                        lambda s, d=dim, flt=flt: reports.cross(
-                            session=s, filters=flt, rows=d, cols="category"))),
+                    *((f"cross by x {col}", None if dim == col else (
+                        lambda s, d=dim, c=col, flt=flt: reports.cross(
+                            session=s, filters=flt, rows=d, cols=c)))
+                      for col in CROSS_COLUMNS),
                 ]  # fmt: skip
                 for name, run in by_cases:
                     if not wanted(name):
@@ -535,7 +539,7 @@ async def main() -> None:
         try:
             for table in ("complaint_repeat_link", "complaint_repeat_month",
                           "complaint_repeat_dim_link", "complaint_repeat_dim_month",
-                          "complaint_month_cross"):  # fmt: skip
+                          "complaint_month_cross", "complaint_month_pair"):  # fmt: skip
                 if await conn.fetchval("SELECT to_regclass($1)", f"analytics.{table}"):
                     await conn.execute(f"VACUUM ANALYZE analytics.{table}")
         finally:

@@ -1194,9 +1194,10 @@ async def cross(
 
     Sources, all exact (the summaries are kept by triggers in the writing transaction):
     ``complaint_day_dims`` for whole local days and two of its four dimensions; the month
-    cells of 0011 plus the facts of the partial months at the range's edges for product
-    line, region or branch against category without value filters (:func:`_cross_cells`);
-    otherwise the facts (:func:`_cross_from_facts`).
+    cells per pair of 0012 plus the facts of the partial months at the range's edges for the
+    15 other pairs of the seven dimensions (product line, region or branch with any other)
+    over whole local days without value filters (:func:`_cross_cells`); otherwise the facts
+    (:func:`_cross_from_facts`).
 
     Raises:
         InvalidReportQuery: ``rows`` equals ``cols``.
@@ -1268,7 +1269,7 @@ async def _cross_from_facts(
     return _cross_report(rows, cols, (await session.execute(query)).all())
 
 
-mc = tables.complaint_month_cross
+mp = tables.complaint_month_pair
 
 
 def _month_split(
@@ -1298,15 +1299,15 @@ def _month_split(
 
 
 def _cross_cells(filters: Filters, rows: str, cols: str) -> Any | None:
-    """The query of cross analysis from the month cells of 0011, or None when they cannot serve.
+    """The query of cross analysis from the month cells of 0012, or None when they cannot serve.
 
-    Serves product line, region or branch (:data:`tables.CROSS_CELL_DIMENSIONS`) against
-    category, either way round, over whole local days (an open bound included), without
-    value filters: the whole months of the range are summed from ``complaint_month_cross``,
-    the days of the partial months at its edges from ``complaint_fact`` (index-only through
-    ``complaint_fact_dims_idx``; at most two months of days). Exact: the cells are kept by
-    the trigger in the writing transaction, and the month of a complaint is the month of its
-    local receipt day.
+    Serves any pair of :data:`tables.CROSS_PAIRS` (product line, region or branch with any
+    other of the seven dimensions), either way round, over whole local days (an open bound
+    included), without value filters: the whole months of the range are summed from
+    ``complaint_month_pair``, the days of the partial months at its edges from
+    ``complaint_fact`` (index-only through ``complaint_fact_dims_idx``; at most two months of
+    days). Exact: the cells are kept by the trigger in the writing transaction, and the month
+    of a complaint is the month of its local receipt day.
 
     Returns:
         A query of rows ``(r, c, n, done, on_time)`` in row, column order (labels as
@@ -1314,31 +1315,32 @@ def _cross_cells(filters: Filters, rows: str, cols: str) -> Any | None:
     """
     if any(accepted for accepted in filters.values.values()):
         return None
-    pair = {rows, cols}
-    if "category" not in pair or len(pair) != 2:
-        return None
-    (dim,) = pair - {"category"}
-    if dim not in tables.CROSS_CELL_DIMENSIONS:
+    if (rows, cols) in tables.CROSS_PAIRS:
+        a, b = rows, cols
+    elif (cols, rows) in tables.CROSS_PAIRS:
+        a, b = cols, rows
+    else:
         return None
     days = filters.day_range()
     if days is None:
         return None
     months, strips = _month_split(*days)
-    column = f.c[tables.CROSS_CELL_DIMENSIONS[dim]]
+    col_a = f.c[tables.CROSS_PAIR_DIMENSIONS[a]]
+    col_b = f.c[tables.CROSS_PAIR_DIMENSIONS[b]]
     parts: list[Any] = []
     if months is not None:
-        conds: list[ColumnElement[bool]] = [mc.c.dim == dim]
+        conds: list[ColumnElement[bool]] = [mp.c.pair == f"{a}:{b}"]
         if months[0] is not None:
-            conds.append(mc.c.month >= months[0])
+            conds.append(mp.c.month >= months[0])
         if months[1] is not None:
-            conds.append(mc.c.month < months[1])
+            conds.append(mp.c.month < months[1])
         parts.append(
             select(
-                mc.c.value.label("v"),
-                mc.c.category.label("cat"),
-                mc.c.n.label("n"),
-                mc.c.res_done.label("done"),
-                mc.c.res_on_time.label("on_time"),
+                mp.c.value_a.label("va"),
+                mp.c.value_b.label("vb"),
+                mp.c.n.label("n"),
+                mp.c.res_done.label("done"),
+                mp.c.res_on_time.label("on_time"),
             ).where(*conds)
         )
     for lo, hi in strips:
@@ -1349,21 +1351,25 @@ def _cross_cells(filters: Filters, rows: str, cols: str) -> Any | None:
             conds.append(f.c.received_day <= hi)
         parts.append(
             select(
-                column.label("v"),
-                f.c.category.label("cat"),
+                col_a.label("va"),
+                col_b.label("vb"),
                 func.count().label("n"),
                 func.sum(f.c.res_clocks_done).label("done"),
                 func.sum(f.c.res_clocks_on_time).label("on_time"),
             )
             .where(*conds)
-            .group_by(column, f.c.category)
+            .group_by(col_a, col_b)
         )
     if not parts:
         return None
     src = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
-    value = func.coalesce(src.c.v, literal_column("'unknown'"))
-    category = func.coalesce(src.c.cat, literal_column("'unclassified'"))
-    rd, cd = (value, category) if rows == dim else (category, value)
+
+    def shown(dim: str, value: Any) -> ColumnElement[Any]:
+        blank = "'unclassified'" if dim == "category" else "'unknown'"
+        return func.coalesce(value, literal_column(blank))
+
+    va, vb = shown(a, src.c.va), shown(b, src.c.vb)
+    rd, cd = (va, vb) if rows == a else (vb, va)
     return (
         select(
             rd.label("r"),

@@ -530,34 +530,47 @@ complaint_repeat_dim_month = Table(
     Column("n", BigInteger, nullable=False, server_default="0"),
 )
 
-# --- cross analysis month cells (migration 0011) ------------------------------------------
+# --- cross analysis month cells per pair (migration 0012; 0011's per dimension replaced) ---
 
-#: Dimensions with month cells against category (report name -> complaint_fact column).
-CROSS_CELL_DIMENSIONS = {
+#: The seven cross dimensions in pair order (report name -> complaint_fact column).
+CROSS_PAIR_DIMENSIONS = {
+    "channel": "channel",
+    "category": "category",
     "product_line": "product_line",
+    "department": "department",
+    "priority": "priority",
     "region": "region",
     "branch": "branch_code",
 }
-#: Complaints and resolution clocks (done, on time) per dimension of
-#: :data:`CROSS_CELL_DIMENSIONS`, local receipt month (its first day), value of that dimension
-#: and category (NULL is a value for both); kept exact by the row trigger
-#: ``complaint_fact_month_cross`` in the writing transaction (a cell at 0 is deleted).
-complaint_month_cross = Table(
-    "complaint_month_cross",
+#: The pairs ``(a, b)`` with month cells (``a`` before ``b`` in :data:`CROSS_PAIR_DIMENSIONS`):
+#: the 15 pairs with product line, region or branch, i.e. not both among channel, category,
+#: department and priority (those 6 pairs are per day in ``complaint_day_dims``).
+CROSS_PAIRS = tuple(
+    (a, b)
+    for i, a in enumerate(CROSS_PAIR_DIMENSIONS)
+    for b in list(CROSS_PAIR_DIMENSIONS)[i + 1 :]
+    if not {a, b} <= {"channel", "category", "department", "priority"}
+)
+#: Complaints and resolution clocks (done, on time) per pair of :data:`CROSS_PAIRS`
+#: (``pair`` = ``"<a>:<b>"``), local receipt month (its first day) and the two values
+#: (``value_a`` of ``a``, ``value_b`` of ``b``; NULL is a value); kept exact by the row
+#: trigger ``complaint_fact_month_pair`` in the writing transaction (a cell at 0 is deleted).
+complaint_month_pair = Table(
+    "complaint_month_pair",
     metadata,
-    Column("dim", Text, nullable=False),
+    Column("pair", Text, nullable=False),
     Column("month", Date, nullable=False),
-    Column("value", Text),
-    Column("category", Text),
+    Column("value_a", Text),
+    Column("value_b", Text),
     Column("n", BigInteger, nullable=False, server_default="0"),
     Column("res_done", BigInteger, nullable=False, server_default="0"),
     Column("res_on_time", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint(
-        "dim",
+        "pair",
         "month",
-        "value",
-        "category",
-        name="complaint_month_cross_key",
+        "value_a",
+        "value_b",
+        name="complaint_month_pair_key",
         postgresql_nulls_not_distinct=True,
     ),
 )
@@ -584,5 +597,5 @@ MODEL_TABLES = (
     complaint_repeat_month,
     complaint_repeat_dim_link,
     complaint_repeat_dim_month,
-    complaint_month_cross,
+    complaint_month_pair,
 )

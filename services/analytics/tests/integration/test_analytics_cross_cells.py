@@ -1,13 +1,14 @@
-"""Cross analysis from the month cells of migration 0011, real PostgreSQL.
+"""Cross analysis from the month cells per pair of migration 0012, real PostgreSQL.
 
-The cells (per dimension ``product_line`` / ``region`` / ``branch``, local receipt month,
-value and category: complaints, resolution clocks done and on time) kept by the row trigger
-must equal a recomputation from the fact rows after any stream (random order, redelivery)
-and any change (every dimension, the receipt day across a month, the clocks, a receipt
-learnt late, deletions); and cross analysis read from them must equal the pass over the
-facts (``_cross_from_facts``) for X x category and category x X over whole months, ranges
-starting and ending inside months, open ranges, single days, ranges inside one month or
-across two, with the bank time zone's day (and month) boundaries.
+The cells (per pair of dimensions with product line, region or branch: 15 pairs; local
+receipt month and the two values: complaints, resolution clocks done and on time) kept by
+the row trigger must equal a recomputation from the fact rows after any stream (random
+order, redelivery) and any change (every one of the seven dimensions, several at once, the
+receipt day across a month, the clocks, a receipt learnt late, deletions); and cross
+analysis read from them must equal the pass over the facts (``_cross_from_facts``) for
+every one of the 15 pairs both ways round over whole months, ranges starting and ending
+inside months, open ranges, single days, ranges inside one month or across two, with the
+bank time zone's day (and month) boundaries.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 
-from services.analytics import reports, synthetic
+from services.analytics import reports, synthetic, tables
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
 TZ = "Asia/Shanghai"
-CELL_DIMS = ("product_line", "region", "branch")
+PAIRS = tables.CROSS_PAIRS
+COLUMNS = tables.CROSS_PAIR_DIMENSIONS
 
 
 def _events(n: int, seed: int) -> list[Any]:
@@ -38,7 +40,7 @@ def _events(n: int, seed: int) -> list[Any]:
 
 async def _cells(sm: Any) -> list[tuple[Any, ...]]:
     async with sm() as session, session.begin():
-        rows = (await session.execute(text("SELECT * FROM analytics.complaint_month_cross"))).all()
+        rows = (await session.execute(text("SELECT * FROM analytics.complaint_month_pair"))).all()
     return sorted((tuple(r) for r in rows), key=repr)
 
 
@@ -47,11 +49,11 @@ async def _assert_cells_recomputed_equal(sm: Any) -> list[tuple[Any, ...]]:
     live = await _cells(sm)
     reference = []
     async with sm() as session, session.begin():
-        for dim, col in (("product_line", "product_line"), ("region", "region"),
-                         ("branch", "branch_code")):  # fmt: skip
+        for a, b in PAIRS:
             rows = await session.execute(
                 text(
-                    f"SELECT '{dim}', date_trunc('month', received_day)::date, {col}, category, "
+                    f"SELECT '{a}:{b}', date_trunc('month', received_day)::date, "
+                    f"{COLUMNS[a]}, {COLUMNS[b]}, "
                     "count(*), sum(res_clocks_done), sum(res_clocks_on_time) "
                     "FROM analytics.complaint_fact WHERE received_day IS NOT NULL "
                     "GROUP BY 2, 3, 4"
@@ -93,9 +95,9 @@ async def _assert_reports_equal(sm: Any) -> int:
     async with sm() as session, session.begin():
         for lo, hi in _ranges():
             flt = reports.Filters(from_=lo, to=hi, tz=TZ)
-            for dim in CELL_DIMS:
-                for rows, cols in ((dim, "category"), ("category", dim)):
-                    assert reports._cross_cells(flt, rows, cols) is not None, (dim, lo, hi)
+            for a, b in PAIRS:
+                for rows, cols in ((a, b), (b, a)):
+                    assert reports._cross_cells(flt, rows, cols) is not None, (rows, cols, lo, hi)
                     got = await reports.cross(session=session, filters=flt, rows=rows, cols=cols)
                     want = await reports._cross_from_facts(
                         session=session, filters=flt, rows=rows, cols=cols
@@ -113,7 +115,8 @@ async def test_cells_equal_a_recomputation_and_cross_equals_the_facts(
     random.Random(7).shuffle(redelivered)
     await apply(model_sm, redelivered)
     cells = await _assert_cells_recomputed_equal(model_sm)
-    assert {c[0] for c in cells} == set(CELL_DIMS)
+    assert {c[0] for c in cells} == {f"{a}:{b}" for a, b in PAIRS}
+    assert len(PAIRS) == 15
     assert sum(c[5] for c in cells) > 0, "clocks counted"
     assert sum(c[6] for c in cells) > 0, "on-time clocks counted"
     assert len({c[1] for c in cells}) >= 4, "several months"
@@ -151,13 +154,19 @@ async def test_cells_follow_every_change_and_deletions(model_sm: Any, apply: Any
             ("SET category = NULL", ids[28:32]),
             ("SET product_line = 'cards'", ids[32:38]),
             ("SET product_line = NULL", ids[38:41]),
-            ("SET region = 'Zhejiang', branch_code = 'ZH001'", ids[41:48]),
-            ("SET branch_code = NULL, region = NULL", ids[48:51]),
+            ("SET region = 'Zhejiang', branch_code = 'ZH001'", ids[41:46]),
+            ("SET channel = 'web'", ids[46:47]),
+            ("SET department = 'card_services', priority = 'P1'", ids[47:48]),
+            ("SET branch_code = NULL, region = NULL, channel = NULL, department = NULL, "
+             "priority = NULL", ids[48:51]),
             ("SET res_clocks_done = res_clocks_done + 2, "
              "res_clocks_on_time = res_clocks_on_time + 1", ids[51:58]),
             ("SET res_clocks_done = 0, res_clocks_on_time = 0", ids[58:62]),
             ("SET category = 'billing_dispute', product_line = 'cards', region = 'Beijing', "
-             "branch_code = 'BE002', res_clocks_done = 1, res_clocks_on_time = 1", ids[62:66]),
+             "branch_code = 'BE002', res_clocks_done = 1, res_clocks_on_time = 1", ids[62:64]),
+            ("SET channel = 'branch', department = 'retail', priority = 'P2', "
+             "received_day = received_day + 31, received_at = received_at + interval '31 days'",
+             ids[64:66]),
             ("SET received_day = NULL", ids[66:68]),  # receipt not known (yet)
             ("SET status = 'closed', escalation_count = 3", ids[68:72]),  # no cell change
         ]  # fmt: skip
@@ -198,16 +207,19 @@ async def test_cells_follow_every_change_and_deletions(model_sm: Any, apply: Any
 
 
 async def test_other_shapes_keep_their_paths(model_sm: Any, apply: Any) -> None:
-    """Value filters, ranges inside a day and other pairs read the facts; same answers."""
+    """Value filters, ranges inside a day and the day-summary pairs keep their paths."""
     await apply(model_sm, _events(60, seed=71))
     zone = ZoneInfo(TZ)
     cases = [
         (reports.Filters(values={"region": ("Guangdong",)}, tz=TZ), "region", "category"),
         (reports.Filters(values={"category": ("privacy",)}, tz=TZ), "category", "branch"),
+        (reports.Filters(values={"channel": ("phone",)}, tz=TZ), "branch", "channel"),
         (reports.Filters(from_=datetime(2026, 9, 3, 9, 30, tzinfo=zone), tz=TZ),
-         "product_line", "category"),
-        (reports.Filters(tz=TZ), "product_line", "region"),
-        (reports.Filters(tz=TZ), "branch", "channel"),
+         "product_line", "region"),
+        (reports.Filters(to=datetime(2026, 10, 3, 18, 0, tzinfo=zone), tz=TZ),
+         "priority", "branch"),
+        (reports.Filters(tz=TZ), "channel", "department"),  # complaint_day_dims' pair
+        (reports.Filters(tz=TZ), "product_line", "status"),  # not a cross dimension pair
     ]  # fmt: skip
     async with model_sm() as session, session.begin():
         for flt, rows, cols in cases:
