@@ -181,7 +181,12 @@ def prometheus(
 
 @pytest.fixture(scope="module")
 async def replayed(services: ServiceSupervisor, prometheus: str, token_for: Any) -> dict[str, Any]:
-    """Replay the bundled sample (newest row today) and wait until analytics has it all."""
+    """Replay the bundled sample (newest row today) and wait until analytics has it all.
+
+    All: every complaint received and routed (types total, nothing unclassified) and every
+    case opened (handling's open count): the three events reach analytics on different
+    topics, so one can lag behind the others on a busy machine.
+    """
     rows = read_rows(SAMPLE)
     token = token_for("intake_client")["Authorization"].removeprefix("Bearer ")
     summary = await replay(
@@ -201,9 +206,14 @@ async def replayed(services: ServiceSupervisor, prometheus: str, token_for: Any)
         while True:
             report = (await client.get("/v1/reports/complaints/types")).json()
             counts = {i["category"]: i["count"] for i in report["items"]}
-            if report["total"] == summary.accepted and "unclassified" not in counts:
+            handling = (await client.get("/v1/reports/complaints/handling")).json()
+            if (
+                report["total"] == summary.accepted
+                and "unclassified" not in counts
+                and handling["open"] == summary.accepted
+            ):
                 break
-            assert time.monotonic() < deadline, report
+            assert time.monotonic() < deadline, (report, handling)
             await asyncio.sleep(1)
     return {"summary": summary, "rows": rows}
 
