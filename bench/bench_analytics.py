@@ -189,7 +189,8 @@ async def time_reports(
         repeat: timed runs per report (after one warm-up).
         only: time only reports whose name contains one of these texts (None = all).
     """
-    engine = make_engine(url, pool_size=3)
+    # The analytics service's connection settings (reports.DB_SERVER_SETTINGS: custom plans).
+    engine = make_engine(url, pool_size=3, server_settings=reports.DB_SERVER_SETTINGS)
     sm = make_sessionmaker(engine)
     zone = ZoneInfo(TZ)
     today = datetime.now(zone).date()

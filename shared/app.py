@@ -54,6 +54,8 @@ class ServiceSpec:
             down, because the outbox keeps accepting work; the body still says so.
         on_startup / on_shutdown: extra hooks (sweepers, model loading), run in order.
         max_body_bytes: request bodies above this size get 413 before they are parsed.
+        db_server_settings: PostgreSQL settings for the service's connections
+            (:func:`shared.db.make_engine`).
         middleware: the service's own pure-ASGI middlewares, outermost first; they run
             inside the platform's (observability, then the body limit), so what they answer
             is measured and correlated like any request.
@@ -71,6 +73,7 @@ class ServiceSpec:
     on_shutdown: list[Hook] = field(default_factory=list)
     max_body_bytes: int = 1_000_000
     middleware: list[Middleware] = field(default_factory=list)
+    db_server_settings: dict[str, str] = field(default_factory=dict)
 
 
 class _ObservabilityMiddleware:
@@ -269,7 +272,10 @@ def create_service_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(
-            settings.database_url, pool_size=settings.db_pool_size, application_name=spec.name
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            application_name=spec.name,
+            server_settings=spec.db_server_settings,
         )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)

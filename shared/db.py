@@ -8,6 +8,8 @@ boundary (STYLE.md §3), so domain writes and outbox rows commit or roll back to
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -32,7 +34,11 @@ def make_metadata(schema: str) -> MetaData:
 
 
 def make_engine(
-    database_url: str, *, pool_size: int = 10, application_name: str = "cfp"
+    database_url: str,
+    *,
+    pool_size: int = 10,
+    application_name: str = "cfp",
+    server_settings: Mapping[str, str] | None = None,
 ) -> AsyncEngine:
     """Create the process's async engine.
 
@@ -40,6 +46,8 @@ def make_engine(
         database_url: ``postgresql+asyncpg://user:password@host:port/db``.
         pool_size: connections kept open; up to as many again may overflow under load.
         application_name: shown in ``pg_stat_activity`` (the service name).
+        server_settings: PostgreSQL settings for every connection (``SET`` at connect),
+            e.g. analytics' ``plan_cache_mode``.
 
     Returns:
         An engine; dispose it in the lifespan's ``finally``.
@@ -49,7 +57,9 @@ def make_engine(
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        connect_args={"server_settings": {"application_name": application_name}},
+        connect_args={
+            "server_settings": {**(server_settings or {}), "application_name": application_name}
+        },
     )
 
 

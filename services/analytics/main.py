@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.analytics import tables
+from services.analytics import reports, tables
 from services.analytics.api.routes import router
 from services.analytics.handlers import handlers
 from services.analytics.metrics import collector
@@ -42,6 +42,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
         routers=[router],
         processed=tables.processed_events,
         handlers=handlers,
+        db_server_settings=reports.DB_SERVER_SETTINGS,
     )
     collector.min_interval_seconds = settings.metrics_min_interval_seconds
     app = create_service_app(spec, settings)
