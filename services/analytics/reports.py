@@ -915,9 +915,13 @@ class _BucketValues:
             # (read in order from the expression index).
             edge_cond, edge_params = _edges_sql(edges)
             self.params.update(edge_params)
+            # ``+ 0`` keeps the planner off the bucket index for the edge days: through it, a
+            # large bucket is walked in value order until the day's first row turns up
+            # (6,000 pages, about 30 ms per lookup on 1,000,000 complaints), where the
+            # day's own rows (about 1,400) take a millisecond (docs/analytics.md, 8th round).
             edge = (
                 f"SELECT {column} FROM analytics.complaint_fact WHERE {column} IS NOT NULL "
-                f"AND {expr} = :b AND {edge_cond}{value_cond}"
+                f"AND ({expr}) + 0 = :b AND {edge_cond}{value_cond}"
             )
             # First and last: each part's own end (index order), never a sort of the bucket.
             self.first_sql = text(
