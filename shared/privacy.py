@@ -141,15 +141,30 @@ def _replace(pattern: re.Pattern[str], decide: Any, original: str, shadow: str) 
     return "".join(out_o), "".join(out_s)
 
 
-_RULES: tuple[tuple[re.Pattern[str], Any], ...] = (
-    (_EMAIL, _fixed("[EMAIL]")),
-    (_ID18, _resident_id),
-    (_DIGIT_RUN, _card_or_account),
-    (_CN_MOBILE, _fixed("[PHONE]")),
-    (_INTL_PHONE, _fixed("[PHONE]")),
-    (_CN_LANDLINE, _fixed("[PHONE]")),
-    (_US_PHONE, _fixed("[PHONE]")),
+#: The number rules, applied in this order after the e-mail rule, each with the fewest
+#: digits it can match (a region with fewer digits cannot hold a match).
+_NUMBER_RULES: tuple[tuple[re.Pattern[str], Any, int], ...] = (
+    (_ID18, _resident_id, 17),
+    (_DIGIT_RUN, _card_or_account, 13),
+    (_CN_MOBILE, _fixed("[PHONE]"), 11),
+    (_INTL_PHONE, _fixed("[PHONE]"), 5),  # "+1 2 3 45"
+    (_CN_LANDLINE, _fixed("[PHONE]"), 10),
+    (_US_PHONE, _fixed("[PHONE]"), 10),
 )
+_EMAIL_PLACEHOLDER = _fixed("[EMAIL]")
+
+# Where a number rule can match. Every match of a number rule starts with a digit, "+" or
+# "(" and consists only of digits, the separators " -.()", "+", "x"/"X" (an ID's check
+# character, an extension) and "e", "t", "转" (extension markers), and its look-arounds see
+# one character on each side. A number region is a run of those characters from its first
+# digit, "+" or "(": every match lies inside one, so the rules run on each region with one
+# character of context on either side instead of over the whole text. That gives the same
+# result as running them over the whole text (the property test compares both), at a
+# fraction of the cost: Python's regular expressions try a pattern that starts with a
+# look-behind at every position of the text, but find a region's first character by a fast
+# scan.
+_NUMBER_REGION = re.compile(r"[\d+(][\d \-.()+xXet转]*")
+_MIN_NUMBER_DIGITS = min(rule[2] for rule in _NUMBER_RULES)
 
 
 def redact(text: str) -> str:
@@ -180,9 +195,29 @@ def redact(text: str) -> str:
         return text
     shadow = text.translate(_FULLWIDTH)
     out = text
-    for pattern, decide in _RULES:
-        out, shadow = _replace(pattern, decide, out, shadow)
-    return out
+    if "@" in shadow:
+        out, shadow = _replace(_EMAIL, _EMAIL_PLACEHOLDER, out, shadow)
+    pieces: list[str] = []
+    last = 0
+    for region in _NUMBER_REGION.finditer(shadow):
+        digits = sum(map(str.isdecimal, region.group()))  # what \d matches
+        if digits < _MIN_NUMBER_DIGITS:
+            continue
+        start, end = region.span()
+        lo, hi = max(start - 1, 0), min(end + 1, len(shadow))
+        window = unchanged = out[lo:hi]
+        window_shadow = shadow[lo:hi]
+        for pattern, decide, min_digits in _NUMBER_RULES:
+            if digits >= min_digits:  # replacements only ever remove digits
+                window, window_shadow = _replace(pattern, decide, window, window_shadow)
+        if window is not unchanged:
+            # The context characters are never part of a match: keep the region's part.
+            pieces += (out[last:start], window[start - lo : len(window) - (hi - end)])
+            last = end
+    if not pieces:
+        return out
+    pieces.append(out[last:])
+    return "".join(pieces)
 
 
 def contains_personal_data(text: str) -> bool:
