@@ -56,6 +56,10 @@ class Envelope(BaseModel, Generic[DataT]):
     data: DataT
 
 
+#: ``Envelope[T]`` per payload class, built once.
+_ENVELOPE_OF: dict[type[BaseModel], type[Envelope[Any]]] = {}
+
+
 def new_event(
     *, source: str, type_: str, subject: str, data: DataT, time: datetime | None = None
 ) -> Envelope[DataT]:
@@ -68,7 +72,10 @@ def new_event(
         data: the payload model.
         time: when the fact happened (aware); now (UTC) by default.
     """
-    return Envelope[type(data)](  # type: ignore[misc]
+    cls = _ENVELOPE_OF.get(type(data))
+    if cls is None:  # Envelope[T] costs a lookup in pydantic's cache on every call
+        cls = _ENVELOPE_OF[type(data)] = Envelope[type(data)]  # type: ignore[misc]
+    return cls(
         source=f"/services/{source}",
         type=type_,
         subject=subject,

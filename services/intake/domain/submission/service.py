@@ -31,8 +31,8 @@ CPU in the service process is what limits intake's throughput (docs/intake.md,
 from __future__ import annotations
 
 import binascii
+import functools
 import hashlib
-import json
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -42,6 +42,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import pydantic_core
 from sqlalchemy import bindparam, delete, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -90,6 +91,11 @@ FROM intake.record_batch($1::jsonb, $2, $3, $4)
 PERSONAL_FIELDS = ("customer_number", "name", "phone", "email", "id_number", "account_number")
 
 
+@functools.cache
+def _zone(tz: str) -> ZoneInfo:
+    return ZoneInfo(tz)
+
+
 def new_reference(kind: Kind, received_at: datetime, tz: str) -> str:
     """Return a customer-facing reference such as ``C-260930-7K3QX9``.
 
@@ -97,7 +103,7 @@ def new_reference(kind: Kind, received_at: datetime, tz: str) -> str:
     base32 characters (32^6, about 10^9 per day and kind). Uniqueness is enforced by the
     database; a collision makes the batch draw new references and retry.
     """
-    local = received_at.astimezone(ZoneInfo(tz))
+    local = received_at.astimezone(_zone(tz))
     bits = secrets.randbits(30)  # one draw from the OS generator: 6 x 5 bits
     tail = "".join([_REF_ALPHABET[(bits >> shift) & 31] for shift in (25, 20, 15, 10, 5, 0)])
     prefix = "C" if kind == "complaint" else "S"
@@ -230,7 +236,7 @@ class Prepared:
                 id=self.id, reference=row["reference"], received_at=row["received_at"]
             )
             self._record = (
-                json.dumps(fields, ensure_ascii=False)[:-1]
+                pydantic_core.to_json(fields).decode()[:-1]
                 + ',"payload":'
                 + envelope.model_dump_json()
                 + ',"response":'
