@@ -14,6 +14,8 @@ interleaved rounds (the machine is shared, so all see the same background load):
   audit row, ``Idempotency-Key`` claimed and remembered, duplicate check), group commit on.
 - ``intake-no-group-commit``: the same with ``INTAKE_GROUP_COMMIT_MAX_BATCH=1`` (one
   transaction per request), to show what grouping buys.
+- ``intake-relay-apart``: the real service with ``CFP_RELAY_IN_PROCESS=false`` and its outbox
+  relay as a process of its own (``cfp relay intake``), whose CPU is printed separately.
 
 The load generator is ``wrk`` (Debian package ``wrk``; ``scripts/bootstrap.sh`` installs
 it), a C program that keeps ``--concurrency`` requests in flight over keep-alive
@@ -25,7 +27,8 @@ needed about 5 ms per request, more than both servers together). Printed per tar
 requests per second answered 201, p50 and p99 latency (ms, from wrk, the median over the
 rounds), errors, the ratio to the baseline's req/s, and the CPU time per request (ms,
 from ``/proc`` and ``getrusage``) of the server process, of the PostgreSQL backends of the
-benchmark database, and of wrk.
+benchmark database, of wrk and of a separate relay process; and the outbox rows still
+unpublished one second after each run (the relay keeps up when it is about 0).
 A fresh database is created for the run and dropped afterwards; the outbox relay publishes
 to topics with a ``bench.`` prefix on the local broker.
 """
@@ -211,8 +214,10 @@ class Run:
         errors: other answers plus socket errors and timeouts.
         seconds: duration of the run (seconds).
         p50_ms / p99_ms: latency percentiles of all answers (milliseconds).
-        server_cpu / pg_cpu / gen_cpu: CPU time (seconds) of the server process, of the
-            PostgreSQL backends of the benchmark database and of wrk during the run.
+        server_cpu / pg_cpu / gen_cpu / relay_cpu: CPU time (seconds) of the server process,
+            of the PostgreSQL backends of the benchmark database, of wrk and of the separate
+            relay process (``intake-relay-apart``) during the run.
+        backlog: outbox rows not yet published one second after the run (intake targets).
     """
 
     ok: int
@@ -223,6 +228,8 @@ class Run:
     server_cpu: float = 0.0
     pg_cpu: float = 0.0
     gen_cpu: float = 0.0
+    relay_cpu: float = 0.0
+    backlog: int = 0
 
     @property
     def rate(self) -> float:
@@ -266,6 +273,25 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer within 30 s")
+
+
+def _start_relay(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start ``cfp relay intake`` (the outbox relay as a process of its own)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "from shared.cli import main; main()", "relay", "intake"],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def _backlog(url: str) -> int:
+    """Return the number of intake outbox rows not yet published."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        return int(
+            await conn.fetchval("SELECT count(*) FROM intake.outbox WHERE published_at IS NULL")
+        )
+    finally:
+        await conn.close()
 
 
 def _children_cpu() -> float:
@@ -360,6 +386,10 @@ def main() -> None:
                 env = dict(base_env)
                 if target == "intake-no-group-commit":
                     env["INTAKE_GROUP_COMMIT_MAX_BATCH"] = "1"
+                relay = None
+                if target == "intake-relay-apart":
+                    env["CFP_RELAY_IN_PROCESS"] = "false"
+                    relay = _start_relay(env)
                 port = free_port()
                 proc = _start(target, env, port)
                 try:
@@ -371,9 +401,11 @@ def main() -> None:
                     conc, threads = args.concurrency, args.wrk_threads
                     _wrk(url_t, script, 2.0, conc, threads, run_id + "w")  # warm-up
                     server = str(proc.pid)
+                    relay_pid = str(relay.pid) if relay is not None else ""
                     processes = {
                         "server": lambda pid, _cmd, server=server: pid == server,
                         "postgres": lambda _pid, cmd: cmd.startswith("postgres:") and name in cmd,
+                        "relay": lambda pid, _cmd, relay_pid=relay_pid: pid == relay_pid,
                     }
                     before = {k: _cpu_seconds(m) for k, m in processes.items()}
                     gen_before = _children_cpu()
@@ -382,10 +414,17 @@ def main() -> None:
                     after = {k: _cpu_seconds(m) for k, m in processes.items()}
                     run.server_cpu = after["server"] - before["server"]
                     run.pg_cpu = after["postgres"] - before["postgres"]
+                    run.relay_cpu = after["relay"] - before["relay"]
+                    if target != "baseline":
+                        time.sleep(1.0)
+                        run.backlog = asyncio.run(_backlog(url))
                     results[target].append(run)
                 finally:
                     proc.terminate()
                     proc.wait(timeout=30)
+                    if relay is not None:
+                        relay.terminate()
+                        relay.wait(timeout=30)
     finally:
         asyncio.run(_drop_db(server_url, name))
         shutil.rmtree(workdir, ignore_errors=True)
@@ -398,6 +437,7 @@ def main() -> None:
     print(
         f"{'target':<24}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>8}"
         f"{'srv CPU ms/req':>16}{'pg CPU ms/req':>15}{'wrk CPU ms/req':>16}"
+        f"{'relay CPU ms/req':>18}{'backlog':>9}"
     )
     base_runs = results.get("baseline") or []
     base_rate = statistics.mean(r.rate for r in base_runs) if base_runs else None
@@ -412,9 +452,11 @@ def main() -> None:
         srv = 1000 * sum(r.server_cpu for r in runs) / done
         pg = 1000 * sum(r.pg_cpu for r in runs) / done
         gen = 1000 * sum(r.gen_cpu for r in runs) / done
+        relay_cpu = 1000 * sum(r.relay_cpu for r in runs) / done
+        backlog = max(r.backlog for r in runs)
         print(
             f"{target:<24}{rate:>8.0f}{p50:>9.1f}{p99:>9.1f}{errors:>8}{ratio:>8}"
-            f"{srv:>16.2f}{pg:>15.2f}{gen:>16.2f}"
+            f"{srv:>16.2f}{pg:>15.2f}{gen:>16.2f}{relay_cpu:>18.2f}{backlog:>9}"
         )
         if args.rounds > 1:
             each = " ".join(f"{r.rate:.0f}" for r in runs)

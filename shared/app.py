@@ -281,7 +281,7 @@ def create_service_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.relay = None
         app.state.consumer = None
-        if spec.outbox is not None:
+        if spec.outbox is not None and settings.relay_in_process:
             app.state.relay = OutboxRelay(
                 table=spec.outbox,
                 sessionmaker=app.state.sessionmaker,

@@ -4,6 +4,7 @@ cfp infra up|down|status      local PostgreSQL and Kafka (no Docker)
 cfp migrate [--service NAME]  Alembic migrations of every service
 cfp topics create             Kafka topics with their partition counts
 cfp serve NAME                one service under uvicorn
+cfp relay NAME                a service's outbox relay as its own process
 cfp run [--replay-sample]     everything: infra, migrations, topics, five services
 cfp replay FILE               post CFPB-format complaints to intake
 cfp token --role ROLE         a bearer token for local use
@@ -129,6 +130,49 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+
+
+@app.command()
+def relay(
+    service: str,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="serve Prometheus /metrics on this port; none when omitted")
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="address of /metrics")] = "127.0.0.1",
+) -> None:
+    """Run a service's outbox relay as its own process until SIGTERM or Ctrl-C.
+
+    For a service started with ``CFP_RELAY_IN_PROCESS=false`` (same environment otherwise):
+    the request process then no longer publishes (docs/intake.md "Benchmark"). The outbox
+    gauges and the published-events counter are on this process's /metrics.
+    """
+    import importlib
+
+    import prometheus_client
+
+    from shared import logging as cfp_logging
+    from shared.kafka.relay import run_relay_process
+
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service}; one of {', '.join(SERVICES)}")
+    table = getattr(importlib.import_module(f"services.{service}.tables"), "outbox", None)
+    if table is None:
+        raise typer.BadParameter(f"{service} has no outbox")
+    settings = importlib.import_module(f"services.{service}.settings").get_settings()
+    cfp_logging.configure(f"{service}-relay", settings.log_level)
+    if metrics_port is not None:
+        prometheus_client.start_http_server(metrics_port, addr=metrics_host)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await run_relay_process(
+            table=table, settings=settings, client_id=f"{service}-relay", stop=stop
+        )
+
+    asyncio.run(main())
 
 
 @app.command()

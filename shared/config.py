@@ -54,6 +54,10 @@ class PlatformSettings(BaseSettings):
             used to encrypt, all are tried to decrypt (rotation).
         log_level: ``DEBUG`` .. ``ERROR``.
         db_pool_size: connections kept per process.
+        relay_in_process: run the outbox relay inside the service process (default); with
+            false, run it as its own process (``cfp relay <service>``), which takes the
+            publishing work (about a tenth of intake's CPU under load) off the process that
+            answers requests (docs/intake.md "Benchmark").
     """
 
     model_config = SettingsConfigDict(env_prefix="CFP_", extra="ignore", populate_by_name=True)
@@ -79,6 +83,7 @@ class PlatformSettings(BaseSettings):
     vault_keys: SecretStr = Field(SecretStr(_DEV_VAULT_KEYS), validation_alias=_env("vault_keys"))
     log_level: str = Field("INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
     db_pool_size: int = Field(10, ge=1, le=200, validation_alias=_env("db_pool_size"))
+    relay_in_process: bool = Field(True, validation_alias=_env("relay_in_process"))
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> PlatformSettings:

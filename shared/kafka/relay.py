@@ -23,6 +23,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import metrics
+from shared.config import PlatformSettings
+from shared.db import make_engine, make_sessionmaker
 from shared.kafka.producer import make_producer
 from shared.logging import get_logger
 
@@ -230,3 +232,47 @@ class OutboxRelay:
         ).one()
         metrics.OUTBOX_PENDING.set(row[0])
         metrics.OUTBOX_OLDEST_AGE.set(float(row[1]))
+
+
+async def run_relay_process(
+    *,
+    table: Table,
+    settings: PlatformSettings,
+    client_id: str,
+    stop: asyncio.Event,
+    idle_seconds: float = 0.2,
+) -> None:
+    """Relay one service's outbox from a process of its own until ``stop`` is set.
+
+    What ``cfp relay <service>`` runs, for a service started with
+    ``CFP_RELAY_IN_PROCESS=false``: the same :class:`OutboxRelay` as inside the service (the
+    advisory lock still lets only one relay of an outbox publish at a time, so an
+    in-process relay left on by mistake is harmless), on an engine of two connections.
+    Without a wake-up from the service's commits it looks for rows every ``idle_seconds``
+    when the last pass was not full, which bounds the publication delay (intake's
+    in-process relay lingers as long after a wake-up by default).
+
+    Args:
+        table: the service's outbox table.
+        settings: the service's settings (database, Kafka, topic prefix).
+        client_id: Kafka client id, e.g. ``intake-relay``.
+        stop: set it to publish what is pending (a few seconds at most) and return.
+        idle_seconds: polling interval when idle, seconds.
+    """
+    engine = make_engine(settings.database_url, pool_size=2, application_name=client_id)
+    relay = OutboxRelay(
+        table=table,
+        sessionmaker=make_sessionmaker(engine),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic_prefix=settings.kafka_topic_prefix,
+        client_id=client_id,
+        idle_seconds=idle_seconds,
+    )
+    relay.start()
+    log.info("outbox.relay_process_started", table=table.fullname)
+    try:
+        await stop.wait()
+    finally:
+        await relay.stop()
+        await engine.dispose()
+        log.info("outbox.relay_process_stopped", table=table.fullname)
