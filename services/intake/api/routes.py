@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -45,9 +44,10 @@ class LeanSubmit:
     :class:`shared.app.ServiceSpec` ``middleware``) and answers ``POST`` on the paths of
     endpoints marked with :func:`lean_submit` itself when the request has
     ``Content-Type: application/json`` and at most one ``Idempotency-Key`` header and its
-    body, token and role pass: the same steps in FastAPI's order with the same functions
-    (``json.loads`` and the body model's validation as FastAPI does them,
-    :func:`current_principal`, the role check of :data:`SUBMIT_ROLES`,
+    body, token and role pass: the same steps in FastAPI's order (the body model's
+    validation straight from the JSON, which accepts and rejects the same bodies as FastAPI's
+    ``json.loads`` and validation in one pass instead of two, :func:`current_principal`,
+    the role check of :data:`SUBMIT_ROLES`,
     :func:`rate_limited_principal`), then :func:`_submit`, and the reply model written once
     as JSON. An :class:`~shared.errors.AppError` raised after those checks (429, 413, 400,
     409) is answered by the app's own handler for it. Every other request, and every
@@ -92,7 +92,7 @@ class LeanSubmit:
         route, kind, model = lean
         raw = await request.body()
         try:
-            body = model.model_validate(json.loads(raw))
+            body = model.model_validate_json(raw)
             principal = await self._check_roles(await current_principal(request))
         except Exception:  # bad JSON or body, no or bad token, role not allowed, ...
             await self.app(scope, _replay(raw, receive), send)  # ... FastAPI's exact answer

@@ -51,6 +51,16 @@ def _comparable(r: Any) -> tuple[int, str, Any]:
     return r.status_code, r.headers.get("content-type", ""), body
 
 
+def _other(body: str, n: int) -> str:
+    """Return ``body`` from another customer (so that it is not a probable duplicate)."""
+    return body.replace("L-", f"L-{n}-")
+
+
+def _add(body: str, member: str) -> bytes:
+    """Return the JSON object ``body`` with ``member`` (raw JSON text) appended."""
+    return (body[:-1] + ", " + member + "}").encode()
+
+
 async def test_lean_and_standard_paths_answer_alike(
     intake_client: Any, token_for: Any, db: AsyncEngine
 ) -> None:
@@ -68,6 +78,26 @@ async def test_lean_and_standard_paths_answer_alike(
         ("422 empty body", b"", token_for("intake_client")),
         ("422 not an object", b"[1, 2]", token_for("intake_client")),
         ("400 empty key", good.encode(), {**token_for("intake_client"), "Idempotency-Key": ""}),
+        # Where a JSON parser could differ from json.loads + validation:
+        ("422 lone surrogate", _add(good, '"subject": "a\\ud800b"'), token_for("agent")),
+        (
+            "201 surrogate pair",
+            _add(_other(good, 1), '"subject": "a\\ud83d\\ude00b"'),
+            token_for("agent"),
+        ),
+        (
+            "201 repeated member",
+            ('{"channel": "pigeon", ' + _other(good, 2)[1:]).encode(),
+            token_for("agent"),
+        ),
+        ("422 repeated member", _add(good, '"channel": "pigeon"'), token_for("agent")),
+        (
+            "201 whole float",
+            _add(_other(good, 3), '"amount": {"value": 100.0, "currency": "CNY"}'),
+            token_for("agent"),
+        ),
+        ("422 NaN", _add(good, '"amount": {"value": NaN, "currency": "CNY"}'), token_for("agent")),
+        ("201 byte order mark", "\ufeff".encode() + _other(good, 4).encode(), token_for("agent")),
     ]
     async with intake_client() as client:
         for name, content, headers in cases:
