@@ -575,6 +575,34 @@ complaint_month_pair = Table(
     ),
 )
 
+# --- suggestion participants (migration 0013) ----------------------------------------------
+#
+# Kept by the row trigger ``suggestion_fact_link`` on ``suggestion_fact`` in the writing
+# transaction (docs/analytics.md "Read model").
+
+#: One row per suggestion whose customer key and receipt instant are known: the receipt
+#: instant of the same customer's previous suggestion (order: receipt instant, suggestion
+#: id). Participants of [from, to) = rows received in it with ``prev_at`` NULL or < from.
+suggestion_link = Table(
+    "suggestion_link",
+    metadata,
+    Column("suggestion_id", UUID(as_uuid=False), primary_key=True),
+    Column("customer_key", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("prev_at", DateTime(timezone=True)),
+)
+Index(
+    "suggestion_link_customer_idx",
+    suggestion_link.c.customer_key,
+    suggestion_link.c.received_at,
+    suggestion_link.c.suggestion_id,
+)
+Index(
+    "suggestion_link_received_idx",
+    suggestion_link.c.received_at,
+    postgresql_include=["prev_at"],
+)
+
 processed_events = processed_events_table(metadata)
 
 #: Tables a rebuild empties before replaying (the whole model).
@@ -586,6 +614,7 @@ MODEL_TABLES = (
     followup_fact,
     suggestion_fact,
     suggestion_reward_fact,
+    suggestion_link,
     complaint_day_dims,
     complaint_day_totals,
     complaint_day_remedy,
