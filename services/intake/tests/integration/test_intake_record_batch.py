@@ -1,4 +1,4 @@
-"""One batch, one statement: ``service.record_batch`` over ``intake.record_batch`` (0003).
+"""One batch, one statement: ``service.record_batch`` over ``intake.record_batch`` (0003, 0004).
 
 The API tests reach batches of one or two; here one batch mixes what a busy replica
 sees: equal submissions without a key (linked to the first), a key repeated in the batch
@@ -116,6 +116,25 @@ async def test_one_batch_links_duplicates_replays_followers_and_refuses_reused_k
     assert stored.status_code == 201
     assert stored.response["id"] == leader[0].id
     assert stored.response["duplicate_of"] is None
+
+    # A keyed submission that is a probable duplicate: its stored reply carries the link
+    # (the key is claimed with the reply before the duplicate is found: migration 0004).
+    dup_key = uuid.uuid4().hex
+    (dup,) = await record([prepared("卡被吞了 A", dup_key)])
+    assert isinstance(dup, tuple)
+    assert dup[0].duplicate_of == first[0].id
+    (replayed,) = await record([prepared("卡被吞了 A", dup_key)])
+    assert replayed == (dup[0], True)
+    async with db.connect() as conn:
+        stored = (
+            await conn.execute(
+                select(k.c.status_code, k.c.response).where(
+                    k.c.client == principal.subject, k.c.key == dup_key
+                )
+            )
+        ).one()
+    assert stored.status_code == 201
+    assert stored.response["duplicate_of"] == first[0].id
 
 
 async def test_duplicate_window_bounds_the_link_and_zero_turns_it_off(
