@@ -1,12 +1,14 @@
 """Outbox relay: publishes committed outbox rows to Kafka (STYLE.md §5).
 
 One loop per service process. Each pass takes the advisory lock of the service's outbox
-(so with several replicas exactly one relays at a time and per-key order is kept), claims
-up to ``batch_size`` unsent rows in ``seq`` order with ``FOR UPDATE SKIP LOCKED``, sends
-them with the idempotent ``acks=all`` producer, and marks them ``published_at``. A failed
-send leaves the rows unsent with ``attempts`` and ``last_error`` bumped, and the loop backs
-off; nothing is dropped. The producer is (re)started inside the loop, so the service
-starts and accepts work while Kafka is down.
+(so with several replicas exactly one relays at a time and per-key order is kept), reads
+up to ``batch_size`` unsent rows in ``seq`` order, sends them with the idempotent
+``acks=all`` producer, and marks them ``published_at``. The rows are not locked: the
+advisory lock already keeps every other relay out, and a row lock costs PostgreSQL a write
+and a WAL record per row (and made a failed pass wait forever on itself, below). A failed
+send leaves the rows unsent with ``attempts`` and ``last_error`` bumped (in a transaction
+of its own), and the loop backs off; nothing is dropped. The producer is (re)started inside
+the loop, so the service starts and accepts work while Kafka is down.
 """
 
 from __future__ import annotations
@@ -173,7 +175,6 @@ class OutboxRelay:
                     .where(t.c.published_at.is_(None))
                     .order_by(t.c.seq)
                     .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
                 )
             ).all()
             if not rows:

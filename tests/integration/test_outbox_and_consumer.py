@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 from sqlalchemy import Column, Integer, Table, Text, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -29,6 +30,10 @@ from shared.kafka.relay import OutboxRelay
 
 class Ping(Payload):
     n: int
+
+
+class Big(Payload):
+    text: str
 
 
 SCHEMA = f"plumbing_{uuid.uuid4().hex[:6]}"
@@ -148,6 +153,48 @@ async def test_relay_keeps_rows_when_kafka_is_unreachable(
     async with sm() as session:
         row = (await session.execute(select(ob.c.published_at))).one()
     assert row.published_at is None
+
+
+async def test_a_row_kafka_refuses_is_kept_with_its_error_and_the_rest_still_goes(
+    sm: async_sessionmaker[AsyncSession], kafka_bootstrap: str
+) -> None:
+    """A send that fails after the producer started (here: a message over the producer's
+    1 MB request limit) leaves the pass's rows unsent with ``attempts`` and ``last_error``
+    recorded, in a transaction of its own while the pass's transaction is still open (the
+    pass must not hold row locks that this update would wait for)."""
+    prefix = f"relay{uuid.uuid4().hex[:6]}."
+    from shared import devinfra
+
+    await asyncio.to_thread(
+        devinfra.create_topics, kafka_bootstrap, {COMPLAINTS_RECEIVED: 1}, prefix=prefix
+    )
+    big = new_event(
+        source="test",
+        type_="pings.sent.v1",
+        subject=str(uuid.uuid4()),
+        data=Big(text="x" * 1_100_000),
+    )
+    async with sm() as session, session.begin():
+        await outbox.add(session, ob, big, topic=COMPLAINTS_RECEIVED)
+    relay = OutboxRelay(
+        table=ob,
+        sessionmaker=sm,
+        bootstrap_servers=kafka_bootstrap,
+        topic_prefix=prefix,
+        client_id="test",
+    )
+    try:
+        with pytest.raises(MessageSizeTooLargeError):
+            await asyncio.wait_for(relay.relay_once(), timeout=30)
+    finally:
+        await relay.stop()
+    async with sm() as session:
+        row = (
+            await session.execute(select(ob.c.published_at, ob.c.attempts, ob.c.last_error))
+        ).one()
+    assert row.published_at is None
+    assert row.attempts == 1
+    assert row.last_error
 
 
 def _registry(fail_first: dict[str, int]) -> HandlerRegistry:
