@@ -79,8 +79,18 @@ async def produced(
         for _ in range(N_COMPLAINTS)
     ]
     events = [e for p in plans for e in synthetic.complaint_events(p)]
-    for _ in range(N_SUGGESTIONS):
-        events += synthetic.suggestion_events(rng, synthetic.received_instant(rng, days=40))
+    while True:
+        # The rewards are checked below, so the stream must reward one suggestion at least;
+        # the draws depend on the clock (received_instant's rejection sampling around now),
+        # so the seed alone does not ensure it (about one run in ten had none).
+        sugg_events = [
+            e
+            for _ in range(N_SUGGESTIONS)
+            for e in synthetic.suggestion_events(rng, synthetic.received_instant(rng, days=40))
+        ]
+        if any(topic == SUGGESTIONS_REWARDED for topic, _ in sugg_events):
+            break
+    events += sugg_events
     producer = make_producer(kafka_bootstrap, client_id="analytics-test")
     await producer.start()
     try:
