@@ -27,8 +27,12 @@ needed about 5 ms per request, more than both servers together). Printed per tar
 requests per second answered 201, p50 and p99 latency (ms, from wrk, the median over the
 rounds), errors, the ratio to the baseline's req/s, and the CPU time per request (ms,
 from ``/proc`` and ``getrusage``) of the server process, of the PostgreSQL backends of the
-benchmark database, of wrk and of a separate relay process; and the outbox rows still
-unpublished one second after each run (the relay keeps up when it is about 0).
+benchmark database, of wrk, of a separate relay process, of the local Kafka broker and of
+the whole machine (``/proc/stat``: everything above plus PostgreSQL's WAL writer, other
+processes and the kernel; on two CPUs, throughput is about 2 s / this figure when the
+machine is saturated, so it is the steadiest figure to compare between targets and runs);
+and the outbox rows still unpublished one second after each run (the relay keeps up when
+it is about 0).
 A fresh database is created for the run and dropped afterwards; the outbox relay publishes
 to topics with a ``bench.`` prefix on the local broker.
 """
@@ -113,6 +117,14 @@ def _cpu_seconds(match: Any) -> float:
         if match(pid, cmdline):
             total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_cpu_seconds() -> float:
+    """Return the busy CPU time (seconds, all CPUs) of the machine since boot."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _start(target: str, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
@@ -214,6 +226,9 @@ class Run:
         errors: other answers plus socket errors and timeouts.
         seconds: duration of the run (seconds).
         p50_ms / p99_ms: latency percentiles of all answers (milliseconds).
+        broker_cpu: CPU time (seconds) of the local Kafka broker (JVM) during the run.
+        machine_cpu: CPU time (seconds) of the whole machine during the run (every
+            process, PostgreSQL's WAL writer and the kernel included; from /proc/stat).
         server_cpu / pg_cpu / gen_cpu / relay_cpu: CPU time (seconds) of the server process,
             of the PostgreSQL backends of the benchmark database, of wrk and of the separate
             relay process (``intake-relay-apart``) during the run.
@@ -229,6 +244,8 @@ class Run:
     pg_cpu: float = 0.0
     gen_cpu: float = 0.0
     relay_cpu: float = 0.0
+    broker_cpu: float = 0.0
+    machine_cpu: float = 0.0
     backlog: int = 0
 
     @property
@@ -406,12 +423,16 @@ def main() -> None:
                         "server": lambda pid, _cmd, server=server: pid == server,
                         "postgres": lambda _pid, cmd: cmd.startswith("postgres:") and name in cmd,
                         "relay": lambda pid, _cmd, relay_pid=relay_pid: pid == relay_pid,
+                        "broker": lambda _pid, cmd: "java" in cmd and "kafka.Kafka" in cmd,
                     }
                     before = {k: _cpu_seconds(m) for k, m in processes.items()}
                     gen_before = _children_cpu()
+                    machine_before = _machine_cpu_seconds()
                     run = _wrk(url_t, script, args.seconds, conc, threads, run_id)
+                    run.machine_cpu = _machine_cpu_seconds() - machine_before
                     run.gen_cpu = _children_cpu() - gen_before
                     after = {k: _cpu_seconds(m) for k, m in processes.items()}
+                    run.broker_cpu = after["broker"] - before["broker"]
                     run.server_cpu = after["server"] - before["server"]
                     run.pg_cpu = after["postgres"] - before["postgres"]
                     run.relay_cpu = after["relay"] - before["relay"]
@@ -437,7 +458,7 @@ def main() -> None:
     print(
         f"{'target':<24}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>8}"
         f"{'srv CPU ms/req':>16}{'pg CPU ms/req':>15}{'wrk CPU ms/req':>16}"
-        f"{'relay CPU ms/req':>18}{'backlog':>9}"
+        f"{'relay CPU ms/req':>18}{'broker CPU ms/req':>19}{'all CPU ms/req':>16}{'backlog':>9}"
     )
     base_runs = results.get("baseline") or []
     base_rate = statistics.mean(r.rate for r in base_runs) if base_runs else None
@@ -453,10 +474,13 @@ def main() -> None:
         pg = 1000 * sum(r.pg_cpu for r in runs) / done
         gen = 1000 * sum(r.gen_cpu for r in runs) / done
         relay_cpu = 1000 * sum(r.relay_cpu for r in runs) / done
+        broker = 1000 * sum(r.broker_cpu for r in runs) / done
+        machine = 1000 * sum(r.machine_cpu for r in runs) / done
         backlog = max(r.backlog for r in runs)
         print(
             f"{target:<24}{rate:>8.0f}{p50:>9.1f}{p99:>9.1f}{errors:>8}{ratio:>8}"
-            f"{srv:>16.2f}{pg:>15.2f}{gen:>16.2f}{relay_cpu:>18.2f}{backlog:>9}"
+            f"{srv:>16.2f}{pg:>15.2f}{gen:>16.2f}{relay_cpu:>18.2f}{broker:>19.2f}"
+            f"{machine:>16.2f}{backlog:>9}"
         )
         if args.rounds > 1:
             each = " ".join(f"{r.rate:.0f}" for r in runs)

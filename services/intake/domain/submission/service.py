@@ -15,7 +15,7 @@ Grouping concurrent requests into one transaction (group commit,
 :mod:`services.intake.domain.submission.committer`) turns one round trip and one commit
 per request into one round trip and one commit per batch.
 
-The batch is one call of the PL/pgSQL function ``intake.record_batch`` (migrations 0003, 0004),
+The batch is one call of the PL/pgSQL function ``intake.record_batch`` (migrations 0003-0005),
 run on an asyncpg connection of the service's engine: the whole batch is one JSON array
 parameter whose per-submission part is built on the request's task by
 :meth:`Prepared.record_json`. Before, the same work was six round trips per batch
@@ -76,7 +76,7 @@ _REF_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # --- SQL of the batch write path (asyncpg, $n parameters; see the module docstring) -----
 
 #: Records a whole batch in one statement: the PL/pgSQL function ``intake.record_batch``
-#: (migrations 0003, 0004) claims the keys, takes the per-customer locks, links duplicates and
+#: (migrations 0003-0005) claims the keys, takes the per-customer locks, links duplicates and
 #: writes every row. $1 a JSON array, one object per submission (:meth:`Prepared.record_json`);
 #: $2 now; $3 expiry of new key claims; $4 the duplicate window (interval). One row per
 #: item, in order: ``recorded`` and ``duplicate_of``, or the ``request_hash`` and

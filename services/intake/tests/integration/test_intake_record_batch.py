@@ -173,3 +173,71 @@ async def test_duplicate_window_bounds_the_link_and_zero_turns_it_off(
     assert (await one(windowed, now)).duplicate_of == first.id
     assert old.duplicate_of is None
     assert (await one(intake_settings(duplicate_window_seconds=0), now)).duplicate_of is None
+
+
+async def test_batches_find_keys_through_the_index_however_many_keys_are_stored(
+    intake_settings: Callable[..., IntakeSettings], db: AsyncEngine
+) -> None:
+    """No statement of ``record_batch`` reads ``idempotency_key`` sequentially (0005).
+
+    0004 joined the key table in two places where PostgreSQL, with thousands of live keys
+    (a day of submissions), chose a sequential scan of the whole table per batch (seen in
+    ``pg_stat_user_tables`` during the benchmark: two scans per batch, PostgreSQL CPU per
+    submission doubled). Batches of keyed and unkeyed items, with probable duplicates and
+    replays, are recorded over 20,000 stored keys; the transaction's own statistics must show
+    index scans only. Ten batches on one connection, so PL/pgSQL's cached generic plans are
+    in use, not just the first five custom ones.
+    """
+    settings = intake_settings()
+    vault = Vault(settings.vault_keys.get_secret_value())
+    client = f"scan-{uuid.uuid4().hex[:8]}"
+    principal = Principal(subject=client, roles=frozenset({"agent"}))
+    now = datetime.now(UTC)
+    async with db.begin() as conn:
+        await conn.exec_driver_sql(
+            "INSERT INTO intake.idempotency_key (client, key, request_hash, expires_at, "
+            "status_code, response) SELECT 'filler-' || (g % 50), md5(g::text), 'h', "
+            "now() + interval '1 day', 201, '{}'::jsonb FROM generate_series(1, 20000) g "
+            "ON CONFLICT DO NOTHING"
+        )
+        await conn.exec_driver_sql("ANALYZE intake.idempotency_key")
+
+    def prepared(n: int, key: str | None) -> service.Prepared:
+        customer = f"S-{client}-{n % 3}"  # with the text: equal bodies every 12 items
+        body = ComplaintCreate.model_validate(
+            complaint_body(customer={"customer_number": customer}, description=f"扫描 {n % 4}")
+        )
+        return service.prepare(
+            kind="complaint",
+            body=body,
+            principal=principal,
+            settings=settings,
+            vault=vault,
+            now=now,
+            idempotency_key=key,
+        )
+
+    async with db.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None
+        scans = (
+            "SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables "
+            "WHERE schemaname = 'intake' AND relname = 'idempotency_key'"
+        )
+        async with raw.transaction():
+            # Differences, not the figures: on a pooled connection PostgreSQL may still hold
+            # unflushed counts of earlier transactions in these "this transaction" figures.
+            seq_before, idx_before = await raw.fetchrow(scans)
+            keys = [uuid.uuid4().hex for _ in range(60)]
+            recorded = 0
+            for b in range(10):
+                items = [prepared(b * 12 + i, keys[(b * 12 + i) % 60] if i % 2 else None)
+                         for i in range(12)]  # fmt: skip
+                out = await service.record_batch(
+                    connection=raw, items=items, settings=settings, now=now
+                )
+                recorded += sum(1 for o in out if isinstance(o, tuple) and not o[1])
+            seq_after, idx_after = await raw.fetchrow(scans)
+    assert recorded > 0
+    assert idx_after > idx_before
+    assert seq_after == seq_before
