@@ -192,6 +192,80 @@ async def test_handling_with_one_dimension_filter_equals_the_facts(
             assert phone.resolution_working_days.median is not None
 
 
+async def test_handling_percentiles_when_a_bucket_ends_outside_the_range(
+    model_sm: Any, apply: Any
+) -> None:
+    """The first and last value of a bucket in a range (the skip scan, tenth round).
+
+    The acknowledgement times are rewritten so that each receipt day has its own value,
+    all in one bucket, in an order unrelated to the day: the bucket's lowest and highest
+    values then belong to days outside most ranges, and the skip scan must step over
+    several values before one has a row in the range. Resolution times get several values
+    per day and bucket. Every report, with and without partial edge days and with a
+    dimension filter, must equal the report computed from the facts.
+    """
+    await apply(model_sm, _events(200, seed=29))
+    zone = ZoneInfo(TZ)
+    async with model_sm() as session, session.begin():
+        await session.execute(
+            text(
+                "UPDATE analytics.complaint_fact SET ack_seconds = 9901 + "
+                "((received_day - DATE '2026-01-01') * 37) % 900 WHERE ack_seconds IS NOT NULL"
+            )
+        )
+        await session.execute(
+            text(
+                "UPDATE analytics.complaint_fact SET resolution_seconds = "
+                "3600 * ceil(resolution_seconds / 3600.0) - "
+                "((received_day - DATE '2026-01-01') * 53 + ascii(complaint_id::text)) % 3600 "
+                "WHERE resolution_seconds IS NOT NULL"
+            )
+        )
+    ranges = [
+        (datetime(2026, 10, 1, tzinfo=zone), datetime(2026, 10, 20, tzinfo=zone)),
+        (datetime(2026, 10, 1, 9, tzinfo=zone), datetime(2026, 10, 20, 15, tzinfo=zone)),
+        (datetime(2026, 9, 25, tzinfo=zone), None),
+        (None, datetime(2026, 10, 5, 12, tzinfo=zone)),
+    ]
+    async with model_sm() as session, session.begin():
+        lowest, highest = (
+            await session.execute(
+                text(
+                    "SELECT min(ack_seconds), max(ack_seconds) FROM analytics.complaint_fact "
+                    "WHERE received_day IS NOT NULL"
+                )
+            )
+        ).one()
+        in_first = (
+            await session.execute(
+                text(
+                    "SELECT min(ack_seconds), max(ack_seconds) FROM analytics.complaint_fact "
+                    "WHERE received_day BETWEEN DATE '2026-10-01' AND DATE '2026-10-19'"
+                )
+            )
+        ).one()
+        # The bucket's ends lie outside the first range: the skip scan has work to do.
+        assert lowest < in_first[0]
+        assert in_first[1] < highest
+        channel = (
+            await session.execute(
+                text(
+                    "SELECT channel FROM analytics.complaint_fact WHERE ack_seconds IS NOT NULL "
+                    "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+                )
+            )
+        ).scalar_one()
+        for lo, hi in ranges:
+            for values in ({}, {"channel": (channel,)}):
+                flt = reports.Filters(from_=lo, to=hi, values=values, tz=TZ)
+                got = await reports.handling(session=session, filters=flt)
+                want = reports._handling_report(
+                    *await reports._handling_from_facts(session=session, filters=flt)
+                )
+                assert got.acknowledgement_hours.count > 0, (lo, hi, values)
+                assert got == want, (lo, hi, values)
+
+
 async def test_handling_with_several_dimension_filters_equals_the_facts(
     model_sm: Any, apply: Any
 ) -> None:
