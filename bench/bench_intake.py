@@ -25,7 +25,8 @@ a new customer number, text and ``Idempotency-Key``, and counts every answer tha
 so the servers, not the load generator, decide the figures (the earlier httpx generator
 needed about 5 ms per request, more than both servers together). Printed per target:
 requests per second answered 201, p50 and p99 latency (ms, from wrk, the median over the
-rounds), errors, the ratio to the baseline's req/s, and the CPU time per request (ms,
+rounds), errors, the ratio to the baseline's req/s (and with several rounds each round's
+ratio to the baseline run of the same round, with their median), and the CPU time per request (ms,
 from ``/proc`` and ``getrusage``) of the server process, of the PostgreSQL backends of the
 benchmark database, of wrk, of a separate relay process, of the local Kafka broker and of
 the whole machine (``/proc/stat``: everything above plus PostgreSQL's WAL writer, other
@@ -485,6 +486,14 @@ def main() -> None:
         if args.rounds > 1:
             each = " ".join(f"{r.rate:.0f}" for r in runs)
             print(f"{'':<24}req/s per round: {each}")
+            if base_runs and target != "baseline":
+                # Each round's ratio to the baseline run just before it: the machine's
+                # speed drifts over minutes, so paired ratios spread less than the means.
+                paired = [r.rate / b.rate for r, b in zip(runs, base_runs, strict=True)]
+                print(
+                    f"{'':<24}ratio per round: {' '.join(f'{x:.2f}' for x in paired)} "
+                    f"(median {statistics.median(paired):.2f})"
+                )
 
 
 if __name__ == "__main__":
