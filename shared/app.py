@@ -288,6 +288,7 @@ def create_service_app(spec: ServiceSpec, settings: PlatformSettings) -> FastAPI
                 bootstrap_servers=settings.kafka_bootstrap_servers,
                 topic_prefix=settings.kafka_topic_prefix,
                 client_id=spec.name,
+                retention_seconds=settings.outbox_retention_hours * 3600,
             )
             app.state.relay.start()
         if spec.handlers is not None and spec.processed is not None and spec.handlers.by_type:

@@ -58,6 +58,11 @@ class PlatformSettings(BaseSettings):
             false, run it as its own process (``cfp relay <service>``), which takes the
             publishing work (about a tenth of intake's CPU under load) off the process that
             answers requests (docs/intake.md "Benchmark").
+        outbox_retention_hours: published outbox rows older than this (hours since they
+            were written) are deleted by the relay, a few thousand at a time every few
+            minutes; 0 keeps them forever. Kafka keeps what was published (30 days in the
+            manifests), the services' tables keep the state: the outbox is a staging table,
+            kept a week by default for investigations.
     """
 
     model_config = SettingsConfigDict(env_prefix="CFP_", extra="ignore", populate_by_name=True)
@@ -84,6 +89,9 @@ class PlatformSettings(BaseSettings):
     log_level: str = Field("INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
     db_pool_size: int = Field(10, ge=1, le=200, validation_alias=_env("db_pool_size"))
     relay_in_process: bool = Field(True, validation_alias=_env("relay_in_process"))
+    outbox_retention_hours: int = Field(
+        168, ge=0, le=24 * 3660, validation_alias=_env("outbox_retention_hours")
+    )
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> PlatformSettings:

@@ -8,7 +8,9 @@ advisory lock already keeps every other relay out, and a row lock costs PostgreS
 and a WAL record per row (and made a failed pass wait forever on itself, below). A failed
 send leaves the rows unsent with ``attempts`` and ``last_error`` bumped (in a transaction
 of its own), and the loop backs off; nothing is dropped. The producer is (re)started inside
-the loop, so the service starts and accepts work while Kafka is down.
+the loop, so the service starts and accepts work while Kafka is down. Published rows stay
+for ``CFP_OUTBOX_RETENTION_HOURS`` (a week by default) and are then deleted by the same
+loop (:meth:`OutboxRelay.prune_once`), so the table does not grow without bound.
 """
 
 from __future__ import annotations
@@ -20,7 +22,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import BigInteger, Table, Text, any_, bindparam, cast, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -48,6 +61,10 @@ class OutboxRelay:
         linger_seconds: after a :meth:`wake`, wait this long before the next pass, so that
             rows committed meanwhile go in the same pass (fewer, larger passes under load,
             at the cost of this much publication delay); 0 (default) = pass at once.
+        retention_seconds: published rows written longer ago than this are deleted by
+            :meth:`prune_once`, which the loop runs every ``prune_every_seconds``; 0
+            (default here; services pass ``CFP_OUTBOX_RETENTION_HOURS``) keeps them.
+        prune_every_seconds: seconds between two prunes.
     """
 
     def __init__(
@@ -61,6 +78,8 @@ class OutboxRelay:
         batch_size: int = 500,
         idle_seconds: float = 0.2,
         linger_seconds: float = 0.0,
+        retention_seconds: float = 0.0,
+        prune_every_seconds: float = 300.0,
     ) -> None:
         self.table = table
         self.sessionmaker = sessionmaker
@@ -70,6 +89,9 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
         self.linger_seconds = linger_seconds
+        self.retention_seconds = retention_seconds
+        self.prune_every_seconds = prune_every_seconds
+        self._next_prune = 0.0  # loop time; the first prune comes with the first pass
         self.producer: AIOKafkaProducer | None = None
         self.connected = False
         self._wake = asyncio.Event()
@@ -136,6 +158,12 @@ class OutboxRelay:
                 continue
             if self._stopping and sent == 0:
                 return
+            if self.retention_seconds and asyncio.get_running_loop().time() >= self._next_prune:
+                self._next_prune = asyncio.get_running_loop().time() + self.prune_every_seconds
+                try:
+                    await self.prune_once()
+                except Exception as exc:  # a failed prune is retried next time, nothing lost
+                    log.warning("outbox.prune_failed", error=str(exc)[:300])
             if sent < self.batch_size:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
@@ -212,6 +240,56 @@ class OutboxRelay:
             await self._update_gauges(session)
         return len(rows)
 
+    async def prune_once(self, window: int = 5000, max_windows: int = 20) -> int:
+        """Delete published rows written more than ``retention_seconds`` ago.
+
+        Works on the oldest rows (``seq`` order) a window at a time, under the outbox's
+        advisory lock (so never beside a publishing pass), until a window yields nothing:
+        a call reads the old rows plus at most one window more, however large the table.
+        An unpublished row (still pending, or failing) is never deleted, whatever its
+        age; the rows behind it are (unless a whole window is unpublished). At most
+        ``max_windows`` statements per call, so that a large first prune (a table that
+        grew for months before this existed) is spread over several intervals instead of
+        holding up publication.
+
+        Args:
+            window: rows looked at per statement.
+            max_windows: statements per call at most.
+
+        Returns:
+            The number of rows deleted (0 when another replica holds the lock).
+
+        Raises:
+            Exception: database errors (the loop logs them and tries again later).
+        """
+        t = self.table
+        cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, self.retention_seconds)
+        deleted = 0
+        for _ in range(max_windows):
+            async with self.sessionmaker() as session, session.begin():
+                got = await session.scalar(select(func.pg_try_advisory_xact_lock(self._lock_key)))
+                if not got:
+                    return deleted
+                head = select(t.c.seq, t.c.created_at, t.c.published_at).order_by(t.c.seq)
+                head = head.limit(window).cte("head")
+                gone = (
+                    await session.execute(
+                        delete(t)
+                        .where(
+                            t.c.seq == head.c.seq,
+                            head.c.published_at.is_not(None),
+                            head.c.created_at < cutoff,
+                        )
+                        .returning(t.c.seq)
+                    )
+                ).all()
+            deleted += len(gone)
+            if not gone:
+                break
+        if deleted:
+            log.info("outbox.pruned", rows=deleted)
+        return deleted
+
     async def _record_failure(self, rows: Sequence[Any], exc: Exception) -> None:
         t = self.table
         async with self.sessionmaker() as session, session.begin():
@@ -268,6 +346,7 @@ async def run_relay_process(
         topic_prefix=settings.kafka_topic_prefix,
         client_id=client_id,
         idle_seconds=idle_seconds,
+        retention_seconds=settings.outbox_retention_hours * 3600,
     )
     relay.start()
     log.info("outbox.relay_process_started", table=table.fullname)

@@ -324,3 +324,80 @@ async def test_prepare_hook_sees_the_batch_and_its_failure_costs_nothing(
     async with sm() as session:
         assert sorted((await session.execute(select(seen.c.n))).scalars()) == [1, 2, 3, 4, 5]
     assert sorted(n for batch in prepared for n in batch) == [1, 2, 3, 4, 5]
+
+
+async def test_published_rows_older_than_the_retention_are_pruned_and_nothing_else(
+    sm: async_sessionmaker[AsyncSession], kafka_bootstrap: str
+) -> None:
+    """``OutboxRelay.prune_once`` (CFP_OUTBOX_RETENTION_HOURS): old *published* rows only.
+
+    Rows in ``seq`` order: 7 old published, 1 old pending (a row Kafka keeps refusing),
+    5 old published behind it, 4 recent published, 2 recent pending. With windows of 3 rows
+    the prune must delete the 12 old published rows (passing the pending one), keep the rest,
+    and a second prune must find nothing. Then the relay's own loop prunes: it publishes the
+    pending rows and, with a retention of 0.5 s, deletes everything once it is old enough.
+    """
+    ages = (["old"] * 7) + ["old-pending"] + (["old"] * 5) + (["new"] * 4) + (["new-pending"] * 2)
+    async with sm() as session, session.begin():
+        await outbox.add_many(session, ob, [(ping(i), COMPLAINTS_RECEIVED) for i in range(19)])
+    async with sm() as session, session.begin():
+        seqs = (await session.execute(select(ob.c.seq).order_by(ob.c.seq))).scalars().all()
+        for seq, age in zip(seqs, ages, strict=True):
+            created = "now() - interval '9 days'" if age.startswith("old") else "now()"
+            published = "NULL" if age.endswith("pending") else created + " + interval '1 second'"
+            await session.execute(
+                text(
+                    f'UPDATE "{SCHEMA}".outbox SET created_at = {created}, '
+                    f"published_at = {published} WHERE seq = :s"
+                ),
+                {"s": seq},
+            )
+    relay = OutboxRelay(
+        table=ob,
+        sessionmaker=sm,
+        bootstrap_servers=kafka_bootstrap,
+        client_id="test",
+        retention_seconds=7 * 86400,
+    )
+    assert await relay.prune_once(window=3) == 12
+    assert await relay.prune_once(window=3) == 0
+    async with sm() as session:
+        left = (await session.execute(select(ob.c.seq).order_by(ob.c.seq))).scalars().all()
+    kept = [seq for seq, age in zip(seqs, ages, strict=True) if age != "old"]
+    assert left == kept
+
+    # A relay with another replica's lock held prunes nothing.
+    async with sm() as session, session.begin():
+        await session.execute(select(func.pg_advisory_xact_lock(relay._lock_key)))
+        assert await relay.prune_once() == 0
+
+    # The loop: publish what is pending, then prune what is past a short retention.
+    prefix = f"prune{uuid.uuid4().hex[:6]}."
+    from shared import devinfra
+
+    await asyncio.to_thread(
+        devinfra.create_topics, kafka_bootstrap, {COMPLAINTS_RECEIVED: 1}, prefix=prefix
+    )
+    looping = OutboxRelay(
+        table=ob,
+        sessionmaker=sm,
+        bootstrap_servers=kafka_bootstrap,
+        topic_prefix=prefix,
+        client_id="test",
+        idle_seconds=0.1,
+        retention_seconds=0.5,
+        prune_every_seconds=0.2,
+    )
+    looping.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + 20
+        remaining = len(kept)
+        while remaining and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.2)
+            async with sm() as session:
+                remaining = await session.scalar(select(func.count()).select_from(ob))
+    finally:
+        await looping.stop()
+    assert remaining == 0
+    published = await read_topic(kafka_bootstrap, prefix + COMPLAINTS_RECEIVED, 3)
+    assert len(published) == 3  # the three pending rows went out before being pruned
