@@ -270,20 +270,21 @@ class OutboxRelay:
                 got = await session.scalar(select(func.pg_try_advisory_xact_lock(self._lock_key)))
                 if not got:
                     return deleted
-                head = select(t.c.seq, t.c.created_at, t.c.published_at).order_by(t.c.seq)
-                head = head.limit(window).cte("head")
-                gone = (
-                    await session.execute(
-                        delete(t)
-                        .where(
-                            t.c.seq == head.c.seq,
-                            head.c.published_at.is_not(None),
-                            head.c.created_at < cutoff,
-                        )
-                        .returning(t.c.seq)
+                head = (
+                    select(t.c.seq, t.c.created_at, t.c.published_at)
+                    .order_by(t.c.seq)
+                    .limit(window)
+                    .cte("head")
+                )
+                result = await session.execute(
+                    delete(t).where(
+                        t.c.seq == head.c.seq,
+                        head.c.published_at.is_not(None),
+                        head.c.created_at < cutoff,
                     )
-                ).all()
-            deleted += len(gone)
+                )
+                gone = int(result.rowcount)  # type: ignore[attr-defined]
+            deleted += gone
             if not gone:
                 break
         if deleted:
