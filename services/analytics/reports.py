@@ -871,21 +871,28 @@ def _percentile_cont(first: float, second: float, proportion: float) -> float:
     return first + (proportion * (second - first))
 
 
+#: Distinct values :func:`_skip_scan` steps over before it hands over to the ordered read.
+SKIP_SCAN_STEPS = 32
+
+
 def _skip_scan(
     column: str, expr: str, in_bucket: list[str], conds: list[str], *, last: bool
 ) -> str:
     """SQL of the lowest (``last``: highest) value of bucket ``:b`` among rows meeting ``conds``.
 
-    A skip scan of the bucket index (``(bucket, value, day)``): from the bucket's lowest
-    value upwards (highest downwards), one index probe per distinct value checks whether
-    that value has a row in the range (``conds``: day bounds, dimension values), and the
-    next distinct value is one more probe. Reading the index in value order and filtering
-    instead walks every row of the lower values that falls outside the range first: with
+    First a skip scan of the bucket index (``(bucket, value, day)``): from the bucket's
+    lowest value upwards (highest downwards), one index probe per distinct value checks
+    whether that value has a row in the range (``conds``: day bounds, dimension values),
+    one more finds the next distinct value. It pays when a few values hold many rows: with
     one value for the whole bucket (acknowledgements sent automatically, or the benchmark's
-    synthetic ones at exactly 3 hours) that is every earlier day's row, about 30 ms on
-    1,000,000 complaints for a range starting a year back, against under 1 ms here
-    (docs/analytics.md, tenth round). The cost is two probes per distinct value below the
-    answer that has no row in the range (a bucket holds at most a few hundred values).
+    synthetic ones at exactly 3 hours), reading the index in value order and filtering
+    walks every earlier day's row before the range's first (about 30 ms on 1,000,000
+    complaints for a range starting a year back, against under 1 ms here; docs/analytics.md,
+    tenth round). With many distinct values (durations to the microsecond) two probes per
+    value would cost far more than the ordered read, so after :data:`SKIP_SCAN_STEPS`
+    values without a row in the range the ordered read takes over (PostgreSQL evaluates the
+    second argument of ``COALESCE`` only when the first is NULL): never more than 64
+    probes worse than the ordered read alone.
 
     Args:
         column: the measure's column (``tables.HIST_MEASURES``).
@@ -895,24 +902,28 @@ def _skip_scan(
         last: the highest value instead of the lowest.
 
     Returns:
-        A scalar SELECT (NULL when no row of the bucket meets ``conds``).
+        A scalar expression (NULL when no row of the bucket meets ``conds``).
     """
     order, step = (" DESC", "<") if last else ("", ">")
     fact = "analytics.complaint_fact"
     where = " AND ".join(in_bucket)
     hit = " AND ".join(conds)
-    return (
-        f"WITH RECURSIVE s(v, hit) AS ("
-        f"SELECT x.v, EXISTS (SELECT 1 FROM {fact} WHERE {hit} AND {column} = x.v) "
+    skip = (
+        f"WITH RECURSIVE s(v, hit, k) AS ("
+        f"SELECT x.v, EXISTS (SELECT 1 FROM {fact} WHERE {hit} AND {column} = x.v), 1 "
         f"FROM (SELECT {column} AS v FROM {fact} WHERE {where} "
         f"ORDER BY {expr}{order}, {column}{order} LIMIT 1) AS x "
         f"UNION ALL "
-        f"SELECT n.v, EXISTS (SELECT 1 FROM {fact} WHERE {hit} AND {column} = n.v) "
+        f"SELECT n.v, EXISTS (SELECT 1 FROM {fact} WHERE {hit} AND {column} = n.v), s.k + 1 "
         f"FROM s CROSS JOIN LATERAL (SELECT {column} AS v FROM {fact} WHERE {where} "
         f"AND {column} {step} s.v ORDER BY {expr}{order}, {column}{order} LIMIT 1) AS n "
-        f"WHERE NOT s.hit) "
+        f"WHERE NOT s.hit AND s.k < {SKIP_SCAN_STEPS}) "
         f"SELECT v FROM s WHERE hit"
     )
+    ordered = (
+        f"SELECT {column} FROM {fact} WHERE {hit} ORDER BY {expr}{order}, {column}{order} LIMIT 1"
+    )
+    return f"COALESCE(({skip}), ({ordered}))"
 
 
 class _BucketValues:
@@ -955,12 +966,15 @@ class _BucketValues:
             conds.append("received_day <= :d2")
             self.params["d2"] = days[1]
         base = f"SELECT {column} FROM analytics.complaint_fact WHERE {' AND '.join(conds)}"
-        if days == (None, None):
+        if days[0] is not None and days[1] is not None and days[0] > days[1]:
+            # No whole day (a range inside one day, or two adjacent partial days).
+            whole_first = whole_last = "CAST(NULL AS double precision)"
+        elif days == (None, None):
             whole_first = f"({base} ORDER BY {expr}, {column} LIMIT 1)"
             whole_last = f"({base} ORDER BY {expr} DESC, {column} DESC LIMIT 1)"
         else:
-            whole_first = f"({_skip_scan(column, expr, in_bucket, conds, last=False)})"
-            whole_last = f"({_skip_scan(column, expr, in_bucket, conds, last=True)})"
+            whole_first = _skip_scan(column, expr, in_bucket, conds, last=False)
+            whole_last = _skip_scan(column, expr, in_bucket, conds, last=True)
         if edges:
             # Within one bucket the value order is the (bucket, value) order. The edge days'
             # few rows (received_day index, instant bounds) merge with the whole days' rows

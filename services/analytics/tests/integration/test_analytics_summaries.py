@@ -266,6 +266,60 @@ async def test_handling_percentiles_when_a_bucket_ends_outside_the_range(
                 assert got == want, (lo, hi, values)
 
 
+async def test_handling_percentiles_with_a_distinct_value_per_complaint(
+    model_sm: Any, apply: Any
+) -> None:
+    """Durations to the microsecond: the skip scan hands over to the ordered read.
+
+    Every acknowledgement time is distinct and grows with the receipt day, all in one
+    bucket, so a range's lowest value has far more than ``SKIP_SCAN_STEPS`` lower values
+    before it (the skip scan gives up and the ordered read answers) and its highest value
+    is the bucket's last in range. Whole-day, partial-edge, one-day and open ranges, with
+    and without a filter, must give the facts' report.
+    """
+    await apply(model_sm, _events(200, seed=31))
+    zone = ZoneInfo(TZ)
+    async with model_sm() as session, session.begin():
+        await session.execute(
+            text(
+                "UPDATE analytics.complaint_fact SET ack_seconds = 9901 + "
+                "(received_day - DATE '2026-09-01') * 10 + "
+                "('x' || substr(md5(complaint_id::text), 1, 6))::bit(24)::int / 1677721.6 "
+                "WHERE ack_seconds IS NOT NULL"
+            )
+        )
+    async with model_sm() as session, session.begin():
+        below, distinct, buckets = (
+            await session.execute(
+                text(
+                    "SELECT count(DISTINCT ack_seconds) FILTER (WHERE received_day < "
+                    "DATE '2026-10-20'), count(DISTINCT ack_seconds) = count(ack_seconds), "
+                    "count(DISTINCT ceil(ack_seconds / 900)) FROM analytics.complaint_fact "
+                    "WHERE received_day IS NOT NULL"
+                )
+            )
+        ).one()
+        assert buckets == 1
+        assert distinct
+        assert below > reports.SKIP_SCAN_STEPS
+        ranges = [
+            (datetime(2026, 10, 20, tzinfo=zone), datetime(2026, 11, 10, tzinfo=zone)),
+            (datetime(2026, 10, 20, 9, tzinfo=zone), datetime(2026, 11, 10, 15, tzinfo=zone)),
+            (datetime(2026, 10, 20, 8, tzinfo=zone), datetime(2026, 10, 21, 20, tzinfo=zone)),
+            (datetime(2026, 10, 20, tzinfo=zone), None),
+        ]
+        for lo, hi in ranges:
+            for values in ({}, {"channel": ("phone",)}):
+                flt = reports.Filters(from_=lo, to=hi, values=values, tz=TZ)
+                got = await reports.handling(session=session, filters=flt)
+                want = reports._handling_report(
+                    *await reports._handling_from_facts(session=session, filters=flt)
+                )
+                assert got == want, (lo, hi, values)
+                if not values:
+                    assert got.acknowledgement_hours.count > 0, (lo, hi)
+
+
 async def test_handling_with_several_dimension_filters_equals_the_facts(
     model_sm: Any, apply: Any
 ) -> None:
