@@ -58,9 +58,9 @@ class PlatformSettings(BaseSettings):
             false, run it as its own process (``cfp relay <service>``), which takes the
             publishing work (about a tenth of intake's CPU under load) off the process that
             answers requests (docs/intake.md "Benchmark").
-        outbox_retention_hours: published outbox rows older than this (hours since they
-            were written) are deleted by the relay, a few thousand at a time every few
-            minutes; 0 keeps them forever. Kafka keeps what was published (30 days in the
+        outbox_retention_hours: outbox rows published longer ago than this (hours) are
+            deleted by the relay, a few thousand at a time every few minutes; 0 keeps
+            them forever. Kafka keeps what was published (30 days in the
             manifests), the services' tables keep the state: the outbox is a staging table,
             kept a week by default for investigations.
     """

@@ -61,7 +61,7 @@ class OutboxRelay:
         linger_seconds: after a :meth:`wake`, wait this long before the next pass, so that
             rows committed meanwhile go in the same pass (fewer, larger passes under load,
             at the cost of this much publication delay); 0 (default) = pass at once.
-        retention_seconds: published rows written longer ago than this are deleted by
+        retention_seconds: rows published longer ago than this are deleted by
             :meth:`prune_once`, which the loop runs every ``prune_every_seconds``; 0
             (default here; services pass ``CFP_OUTBOX_RETENTION_HOURS``) keeps them.
         prune_every_seconds: seconds between two prunes.
@@ -158,7 +158,8 @@ class OutboxRelay:
                 continue
             if self._stopping and sent == 0:
                 return
-            if self.retention_seconds and asyncio.get_running_loop().time() >= self._next_prune:
+            due = asyncio.get_running_loop().time() >= self._next_prune
+            if self.retention_seconds and due and not self._stopping:
                 self._next_prune = asyncio.get_running_loop().time() + self.prune_every_seconds
                 try:
                     await self.prune_once()
@@ -241,7 +242,7 @@ class OutboxRelay:
         return len(rows)
 
     async def prune_once(self, window: int = 5000, max_windows: int = 20) -> int:
-        """Delete published rows written more than ``retention_seconds`` ago.
+        """Delete rows published more than ``retention_seconds`` ago.
 
         Works on the oldest rows (``seq`` order) a window at a time, under the outbox's
         advisory lock (so never beside a publishing pass), until a window yields nothing:
@@ -270,17 +271,11 @@ class OutboxRelay:
                 got = await session.scalar(select(func.pg_try_advisory_xact_lock(self._lock_key)))
                 if not got:
                     return deleted
-                head = (
-                    select(t.c.seq, t.c.created_at, t.c.published_at)
-                    .order_by(t.c.seq)
-                    .limit(window)
-                    .cte("head")
-                )
+                head = select(t.c.seq, t.c.published_at).order_by(t.c.seq).limit(window).cte("head")
                 result = await session.execute(
                     delete(t).where(
                         t.c.seq == head.c.seq,
-                        head.c.published_at.is_not(None),
-                        head.c.created_at < cutoff,
+                        head.c.published_at < cutoff,  # NULL (unpublished): never
                     )
                 )
                 gone = int(result.rowcount)  # type: ignore[attr-defined]

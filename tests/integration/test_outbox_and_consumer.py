@@ -332,19 +332,24 @@ async def test_published_rows_older_than_the_retention_are_pruned_and_nothing_el
     """``OutboxRelay.prune_once`` (CFP_OUTBOX_RETENTION_HOURS): old *published* rows only.
 
     Rows in ``seq`` order: 7 old published, 1 old pending (a row Kafka keeps refusing),
-    5 old published behind it, 4 recent published, 2 recent pending. With windows of 3 rows
-    the prune must delete the 12 old published rows (passing the pending one), keep the rest,
-    and a second prune must find nothing. Then the relay's own loop prunes: it publishes the
-    pending rows and, with a retention of 0.5 s, deletes everything once it is old enough.
+    1 old row published just now (after an outage: kept, retention counts from publication),
+    5 old published, 4 recent published, 2 recent pending. With windows of 3 rows the prune
+    must delete the 12 old published rows (passing the pending one), keep the rest, and a
+    second prune must find nothing. A prune while another replica holds the outbox's lock
+    deletes nothing, even with a row due. Then the relay's own loop prunes: it publishes
+    the pending rows and, with a retention of 0.5 s, deletes everything once it is old enough.
     """
-    ages = (["old"] * 7) + ["old-pending"] + (["old"] * 5) + (["new"] * 4) + (["new-pending"] * 2)
+    ages = ["old"] * 7 + ["old-pending", "late"] + ["old"] * 5 + ["new"] * 4 + ["new-pending"] * 2
     async with sm() as session, session.begin():
-        await outbox.add_many(session, ob, [(ping(i), COMPLAINTS_RECEIVED) for i in range(19)])
+        await outbox.add_many(session, ob, [(ping(i), COMPLAINTS_RECEIVED) for i in range(20)])
     async with sm() as session, session.begin():
         seqs = (await session.execute(select(ob.c.seq).order_by(ob.c.seq))).scalars().all()
         for seq, age in zip(seqs, ages, strict=True):
-            created = "now() - interval '9 days'" if age.startswith("old") else "now()"
-            published = "NULL" if age.endswith("pending") else created + " + interval '1 second'"
+            old = age.startswith("old") or age == "late"
+            created = "now() - interval '9 days'" if old else "now()"
+            published = {"old": created + " + interval '1 second'", "late": "now()"}.get(
+                age, "NULL" if age.endswith("pending") else "now()"
+            )
             await session.execute(
                 text(
                     f'UPDATE "{SCHEMA}".outbox SET created_at = {created}, '
@@ -366,10 +371,22 @@ async def test_published_rows_older_than_the_retention_are_pruned_and_nothing_el
     kept = [seq for seq, age in zip(seqs, ages, strict=True) if age != "old"]
     assert left == kept
 
-    # A relay with another replica's lock held prunes nothing.
+    # A relay with another replica's lock held prunes nothing, not even a row that is due.
+    due = kept[-3]  # a recent published row, now made old
+    async with sm() as session, session.begin():
+        await session.execute(
+            text(
+                f"UPDATE \"{SCHEMA}\".outbox SET published_at = now() - interval '8 days' "
+                "WHERE seq = :s"
+            ),
+            {"s": due},
+        )
     async with sm() as session, session.begin():
         await session.execute(select(func.pg_advisory_xact_lock(relay._lock_key)))
         assert await relay.prune_once() == 0
+        assert await session.scalar(select(func.count()).select_from(ob).where(ob.c.seq == due))
+    assert await relay.prune_once() == 1
+    kept.remove(due)
 
     # The loop: publish what is pending, then prune what is past a short retention.
     prefix = f"prune{uuid.uuid4().hex[:6]}."
