@@ -14,7 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from services.analytics import reports, synthetic, tables
 
@@ -326,7 +328,10 @@ async def test_handling_with_several_dimension_filters_equals_the_facts(
     """Value filters on two or more dimensions: the matching rows read once (0007)."""
     await apply(model_sm, _events(200, seed=19))
     zone = ZoneInfo(TZ)
+    cost = "SELECT current_setting('random_page_cost')"
     async with model_sm() as session, session.begin():
+        server_cost = (await session.execute(text(cost))).scalar_one()
+        assert server_cost != reports.MATCHES_RANDOM_PAGE_COST
         top = (
             await session.execute(
                 text(
@@ -367,6 +372,31 @@ async def test_handling_with_several_dimension_filters_equals_the_facts(
         )
         assert both.complaints > 0
         assert both.remedies or both.resolved == 0
+        # The matches statement's planner setting is put back (eleventh round).
+        assert (await session.execute(text(cost))).scalar_one() == server_cost
+
+
+async def test_planner_setting_holds_for_the_block_only(model_sm: Any) -> None:
+    """``planner_setting`` gives the value inside the block and puts the caller's back after
+    it, also after an error in the block and over a value the caller set locally."""
+    setting = "SELECT current_setting('random_page_cost')"
+    async with model_sm() as session, session.begin():
+        server_cost = (await session.execute(text(setting))).scalar_one()
+        assert server_cost != "1.1"
+        async with reports.planner_setting(session, "random_page_cost", "1.1"):
+            assert (await session.execute(text(setting))).scalar_one() == "1.1"
+        assert (await session.execute(text(setting))).scalar_one() == server_cost
+        await session.execute(text("SET LOCAL random_page_cost = 2.5"))
+        with pytest.raises(ZeroDivisionError):
+            async with reports.planner_setting(session, "random_page_cost", "1.1"):
+                assert (await session.execute(text(setting))).scalar_one() == "1.1"
+                _ = 1 / 0
+        assert (await session.execute(text(setting))).scalar_one() == "2.5"
+    async with model_sm() as session, session.begin():
+        assert (await session.execute(text(setting))).scalar_one() == server_cost
+        with pytest.raises(DBAPIError):
+            async with reports.planner_setting(session, "random_page_cost", "-1"):
+                pass
 
 
 async def test_metrics_received_by_channel_equal_the_facts(model_sm: Any, apply: Any) -> None:
