@@ -12,12 +12,12 @@ from __future__ import annotations
 import gc
 import json
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import uuid_utils
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -105,7 +105,7 @@ class _ObservabilityMiddleware:
             if key == b"x-correlation-id":
                 cid = value.decode("latin-1")[:128]
                 break
-        cid = cid or str(uuid.uuid4())
+        cid = cid or str(uuid_utils.uuid4())
         token = context.correlation_id.set(cid)
         started = time.perf_counter()
         status = 500

@@ -9,10 +9,10 @@ parsing. The Kafka key is ``subject``: the aggregate id (complaint, case, sugges
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+import uuid_utils
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import context
@@ -44,7 +44,7 @@ class Envelope(BaseModel, Generic[DataT]):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     specversion: str = "1.0"
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = Field(default_factory=lambda: str(uuid_utils.uuid4()))
     source: str
     type: str
     subject: str
