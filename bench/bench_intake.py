@@ -6,7 +6,8 @@ Run from the repository root (local PostgreSQL and Kafka up: ``cfp infra up``):
     uv run python bench/bench_intake.py --seconds 30 --concurrency 64 --rounds 2
 
 Targets, each a separate uvicorn process with one worker on a free port, measured in
-interleaved rounds (the machine is shared, so all see the same background load):
+interleaved rounds (the machine is shared, so all see the same background load; every other
+round runs the targets in reverse order, so a drift of the machine's speed favours none):
 
 - ``baseline``: validates the same body (``ComplaintCreate``) and does one plain asyncpg
   ``INSERT`` of it (jsonb) per request, autocommit, nothing else.
@@ -400,7 +401,10 @@ def main() -> None:
     run_tag = uuid.uuid4().hex[:8]
     try:
         for round_no in range(args.rounds):
-            for target in targets:
+            # Every other round in reverse order, so that a drift of the machine's speed
+            # during the run (seen: the baseline's rate falling from 2739 to 1961 req/s over
+            # eight rounds) does not always favour the target measured first.
+            for target in targets if round_no % 2 == 0 else targets[::-1]:
                 env = dict(base_env)
                 if target == "intake-no-group-commit":
                     env["INTAKE_GROUP_COMMIT_MAX_BATCH"] = "1"
@@ -487,8 +491,9 @@ def main() -> None:
             each = " ".join(f"{r.rate:.0f}" for r in runs)
             print(f"{'':<24}req/s per round: {each}")
             if base_runs and target != "baseline":
-                # Each round's ratio to the baseline run just before it: the machine's
-                # speed drifts over minutes, so paired ratios spread less than the means.
+                # Each round's ratio to the same round's baseline run (just before it, or
+                # after it in a reversed round): the machine's speed drifts over minutes,
+                # so paired ratios spread less than the means.
                 paired = [r.rate / b.rate for r, b in zip(runs, base_runs, strict=True)]
                 print(
                     f"{'':<24}ratio per round: {' '.join(f'{x:.2f}' for x in paired)} "
