@@ -14,6 +14,7 @@ units.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,6 +40,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -747,7 +749,10 @@ async def planner_setting(session: AsyncSession, name: str, value: str) -> Async
     The value it had is put back after the block (``set_config(.., true)``: local to the
     session's transaction, which SQLAlchemy has begun by the first statement), so nothing
     leaks into later statements or other transactions of the connection, also when the
-    block raises.
+    block raises. When a statement of the block failed in the database (or the task was
+    cancelled) nothing is put back: the transaction is aborted, the local value ends with
+    it, and a further statement would only raise "current transaction is aborted" in place
+    of the real error.
 
     Args:
         session: the report's session (its transaction holds the setting).
@@ -765,10 +770,18 @@ async def planner_setting(session: AsyncSession, name: str, value: str) -> Async
     ).scalar_one()
     try:
         yield
-    finally:
-        await session.execute(
-            text("SELECT set_config(:name, :value, true)"), {"name": name, "value": previous}
-        )
+    except (DBAPIError, asyncio.CancelledError):
+        raise
+    except BaseException:
+        await _set_local(session, name, previous)
+        raise
+    await _set_local(session, name, previous)
+
+
+async def _set_local(session: AsyncSession, name: str, value: str) -> None:
+    await session.execute(
+        text("SELECT set_config(:name, :value, true)"), {"name": name, "value": value}
+    )
 
 
 #: ``random_page_cost`` while the handling figures with value filters on two or more
@@ -779,7 +792,7 @@ async def planner_setting(session: AsyncSession, name: str, value: str) -> Async
 #: every complaint of the one value it has an index for (``complaint_fact_category_idx``) and
 #: re-checks the day and the other value on each: phone + fees over one year on the
 #: benchmark's 1,000,000 complaints visited 42,901 pages for 199,747 rows to keep 34,839
-#: (268-287 ms); at 1.1 it takes the 34,839 from the index and visits 24,156 pages (117-120
+#: (268-287 ms); at 1.1 it takes the 34,839 from the index and visits 24,156 pages (121-150
 #: ms; docs/analytics.md, eleventh round). Only this statement: for the summary reads, the
 #: other reports, the same value made several of them 10-60 % slower.
 MATCHES_RANDOM_PAGE_COST = "1.1"

@@ -397,6 +397,14 @@ async def test_planner_setting_holds_for_the_block_only(model_sm: Any) -> None:
         with pytest.raises(DBAPIError):
             async with reports.planner_setting(session, "random_page_cost", "-1"):
                 pass
+    # A statement failing in the block: its own error comes out (not "current transaction
+    # is aborted" from putting the value back), and the next transaction has the old value.
+    with pytest.raises(DBAPIError, match="division by zero"):
+        async with model_sm() as session, session.begin():
+            async with reports.planner_setting(session, "random_page_cost", "1.1"):
+                await session.execute(text("SELECT 1 / 0"))
+    async with model_sm() as session, session.begin():
+        assert (await session.execute(text(setting))).scalar_one() == server_cost
 
 
 async def test_metrics_received_by_channel_equal_the_facts(model_sm: Any, apply: Any) -> None:
