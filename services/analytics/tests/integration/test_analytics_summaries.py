@@ -396,7 +396,7 @@ async def test_planner_setting_holds_for_the_block_only(model_sm: Any) -> None:
         assert (await session.execute(text(setting))).scalar_one() == server_cost
         with pytest.raises(DBAPIError):
             async with reports.planner_setting(session, "random_page_cost", "-1"):
-                pass
+                pytest.fail("an invalid value must not enter the block")
     # A statement failing in the block: its own error comes out (not "current transaction
     # is aborted" from putting the value back), and the next transaction has the old value.
     with pytest.raises(DBAPIError, match="division by zero"):
