@@ -25,6 +25,7 @@ from shared.events.outbox import outbox_table
 from shared.events.processed import processed_events_table
 from shared.events.registry import COMPLAINTS_RECEIVED, dlq_topic
 from shared.kafka.consumer import EventConsumer, HandlerRegistry, PermanentError
+from shared.kafka.producer import partition_for
 from shared.kafka.relay import OutboxRelay
 
 
@@ -138,6 +139,76 @@ async def test_relay_publishes_in_order_with_cloudevents_headers(
     assert headers["content-type"] == b"application/cloudevents+json"
     assert first.key.decode() == subject
     assert json.loads(first.value)["specversion"] == "1.0"
+
+
+async def test_relay_batches_keep_each_subject_on_its_partition_in_order(
+    sm: async_sessionmaker[AsyncSession], kafka_bootstrap: str
+) -> None:
+    """One pass of 600 rows over 40 subjects and two topics: the relay's record batches
+    (several per partition, each up to the producer's 16 kB) deliver every row exactly once,
+    on the partition Kafka's default partitioner gives its key, each subject's events in
+    ``seq`` order, value and headers byte for byte as stored."""
+    prefix = f"relay{uuid.uuid4().hex[:6]}."
+    from shared import devinfra
+    from shared.events.registry import SUGGESTIONS_RECEIVED
+
+    await asyncio.to_thread(
+        devinfra.create_topics,
+        kafka_bootstrap,
+        {COMPLAINTS_RECEIVED: 3, SUGGESTIONS_RECEIVED: 2},
+        prefix=prefix,
+    )
+    subjects = [str(uuid.uuid4()) for _ in range(40)]
+    staged = [
+        (
+            new_event(
+                source="test",
+                type_="pings.sent.v1",
+                subject=subjects[i % 40],
+                data=Big(text=f"{i}:" + "投诉 complaint 🙂 " * 40),
+            ),
+            COMPLAINTS_RECEIVED if i % 3 else SUGGESTIONS_RECEIVED,
+        )
+        for i in range(600)
+    ]
+    async with sm() as session, session.begin():
+        await outbox.add_many(session, ob, staged)
+    relay = OutboxRelay(
+        table=ob,
+        sessionmaker=sm,
+        bootstrap_servers=kafka_bootstrap,
+        topic_prefix=prefix,
+        client_id="test",
+        batch_size=1000,
+    )
+    try:
+        assert await relay.relay_once() == 600
+        assert await relay.relay_once() == 0
+    finally:
+        await relay.stop()
+    async with sm() as session:
+        stored = {
+            r.id: r
+            for r in (await session.execute(select(ob.c.id, ob.c.payload, ob.c.headers))).all()
+        }
+    for topic, count, partitions in (
+        (COMPLAINTS_RECEIVED, 400, [0, 1, 2]),
+        (SUGGESTIONS_RECEIVED, 200, [0, 1]),
+    ):
+        records = await read_topic(kafka_bootstrap, prefix + topic, count + 1, timeout=4)
+        assert len(records) == count
+        ids = [dict(r.headers)["ce_id"].decode() for r in records]
+        assert len(set(ids)) == count  # each row once
+        by_subject: dict[str, list[int]] = {}
+        for record, event_id in zip(records, ids, strict=True):
+            assert record.partition == partition_for(record.key, partitions)
+            assert json.loads(record.value) == stored[event_id].payload
+            assert [[k, v.decode()] for k, v in record.headers] == stored[event_id].headers
+            n = int(json.loads(record.value)["data"]["text"].split(":")[0])
+            by_subject.setdefault(record.key.decode(), []).append(n)
+        for subject, ns in by_subject.items():
+            assert ns == sorted(ns), subject  # a subject's events in the order written
+        assert len({r.partition for r in records}) == len(partitions)
 
 
 async def test_relay_keeps_rows_when_kafka_is_unreachable(
