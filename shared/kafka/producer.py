@@ -8,6 +8,10 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer
 from murmurhash2 import murmurhash2
 
+#: The producer's ``max_request_size`` (aiokafka's default, 1 MiB): the largest record
+#: (key, value and headers as a record batch) the relay sends.
+MAX_REQUEST_BYTES = 1_048_576
+
 #: The seed of Kafka's murmur2 (``org.apache.kafka.common.utils.Utils.murmur2``).
 MURMUR2_SEED = 0x9747B28C
 
@@ -19,9 +23,9 @@ def partition_for(key: bytes, partitions: Sequence[int]) -> int:
     ``partitions[(murmur2(key) & 0x7fffffff) % len(partitions)]`` with ``partitions`` in
     ascending order, so a key lands where any other Kafka client would put it and every
     event of one subject (the key) keeps its order. murmur2 comes from the ``murmurhash2``
-    package (C; 0.2 us for a 36-byte key where aiokafka's pure-Python one takes about 6 us:
-    about a tenth of the relay's CPU per event, ``bench/bench_relay.py``); the test suite
-    checks that both give the same hash.
+    package (compiled Rust; 0.2 us for a 36-byte key where aiokafka's pure-Python one takes
+    about 6 us: about a tenth of the relay's CPU per event, ``bench/bench_relay.py``); the
+    test suite checks that both give the same hash.
 
     Args:
         key: the message key (bytes).
@@ -62,4 +66,5 @@ def make_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer
         linger_ms=2,
         request_timeout_ms=15000,
         partitioner=Murmur2Partitioner(),
+        max_request_size=MAX_REQUEST_BYTES,
     )

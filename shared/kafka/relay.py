@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 from sqlalchemy import (
     BigInteger,
     Table,
@@ -41,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared import metrics
 from shared.config import PlatformSettings
 from shared.db import make_engine, make_sessionmaker
-from shared.kafka.producer import make_producer, partition_for
+from shared.kafka.producer import MAX_REQUEST_BYTES, make_producer, partition_for
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -234,20 +235,25 @@ class OutboxRelay:
     async def _publish(self, producer: AIOKafkaProducer, rows: Sequence[Any]) -> None:
         """Send ``rows`` (in ``seq`` order) and wait until Kafka acknowledged every one.
 
-        The rows are appended to one record batch per topic partition (a new one when it
+        The rows are appended to record batches per topic partition (a new batch when one
         is full) and each batch is handed to the producer whole (``send_batch``), so the
         per-message work of ``send`` (a future, the accumulator's lookup, aiokafka's
         pure-Python murmur2) is not done per event. The partition is Kafka's default one
-        for the key (:func:`partition_for`), and a partition's rows go in ``seq`` order,
-        so each subject's events keep their order, as with ``send``.
+        for the key (:func:`partition_for`). A partition's batches go one after another,
+        each only once the previous one was acknowledged, so when the broker refuses a
+        batch none of that partition's later rows is published: each subject's events
+        keep their order, as with ``send``. The partitions proceed side by side.
 
         Raises:
-            Exception: Kafka errors (a batch the broker refused, a timeout); then the pass
-                marks none of the rows published.
+            MessageSizeTooLargeError: a row is larger than the producer's request limit
+                (:data:`MAX_REQUEST_BYTES`, as ``send`` checks); nothing of the pass is sent.
+            Exception: other Kafka errors (a batch the broker refused, a timeout), raised
+                once every partition has finished or failed; the pass marks none of the
+                rows published (the ones acknowledged are sent again by the next pass,
+                which the consumers' idempotency absorbs).
         """
-        builders: dict[tuple[str, int], Any] = {}
+        batches: dict[tuple[str, int], list[Any]] = {}
         partitions: dict[str, list[int]] = {}
-        deliveries: list[asyncio.Future[Any]] = []
         for row in rows:
             topic = self.topic_prefix + row.topic
             known = partitions.get(topic)
@@ -257,20 +263,33 @@ class OutboxRelay:
             value = row.payload.encode()
             headers = [(k, v.encode()) for k, v in row.headers]
             tp = (topic, partition_for(key, known))
-            builder = builders.get(tp)
-            if builder is not None and (
-                builder.append(key=key, value=value, timestamp=None, headers=headers) is not None
+            queue = batches.setdefault(tp, [])
+            if queue and (
+                queue[-1].append(key=key, value=value, timestamp=None, headers=headers) is not None
             ):
                 continue
-            if builder is not None:  # full: hand it over, start the partition's next batch
-                deliveries.append(await producer.send_batch(builder, tp[0], partition=tp[1]))
-            builder = builders[tp] = producer.create_batch()
-            # An empty batch takes any record (one larger than the batch size goes alone).
+            builder = producer.create_batch()
+            # An empty batch takes any record, so check the size as ``send`` would.
             builder.append(key=key, value=value, timestamp=None, headers=headers)
-        for (topic, partition), builder in builders.items():
-            builder.close()
-            deliveries.append(await producer.send_batch(builder, topic, partition=partition))
-        await asyncio.gather(*deliveries)
+            if builder.size() > MAX_REQUEST_BYTES:
+                raise MessageSizeTooLargeError(
+                    f"outbox row {row.seq} is {builder.size()} bytes as a record batch, "
+                    f"over the producer's max_request_size of {MAX_REQUEST_BYTES}"
+                )
+            queue.append(builder)
+
+        async def deliver(topic: str, partition: int, builders: list[Any]) -> None:
+            for builder in builders:
+                builder.close()
+                await (await producer.send_batch(builder, topic, partition=partition))
+
+        outcomes = await asyncio.gather(
+            *(deliver(topic, partition, b) for (topic, partition), b in batches.items()),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def prune_once(self, window: int = 5000, max_windows: int = 20) -> int:
         """Delete rows published more than ``retention_seconds`` ago.

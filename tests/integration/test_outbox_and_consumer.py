@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy import Column, Integer, Table, Text, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -25,7 +26,6 @@ from shared.events.outbox import outbox_table
 from shared.events.processed import processed_events_table
 from shared.events.registry import COMPLAINTS_RECEIVED, dlq_topic
 from shared.kafka.consumer import EventConsumer, HandlerRegistry, PermanentError
-from shared.kafka.producer import partition_for
 from shared.kafka.relay import OutboxRelay
 
 
@@ -201,7 +201,8 @@ async def test_relay_batches_keep_each_subject_on_its_partition_in_order(
         assert len(set(ids)) == count  # each row once
         by_subject: dict[str, list[int]] = {}
         for record, event_id in zip(records, ids, strict=True):
-            assert record.partition == partition_for(record.key, partitions)
+            # Where aiokafka's default partitioner (the Java client's rule) puts the key.
+            assert record.partition == DefaultPartitioner()(record.key, partitions, partitions)
             assert json.loads(record.value) == stored[event_id].payload
             assert [[k, v.decode()] for k, v in record.headers] == stored[event_id].headers
             n = int(json.loads(record.value)["data"]["text"].split(":")[0])
@@ -226,27 +227,41 @@ async def test_relay_keeps_rows_when_kafka_is_unreachable(
     assert row.published_at is None
 
 
-async def test_a_row_kafka_refuses_is_kept_with_its_error_and_the_rest_still_goes(
+async def _stage_subject(sm: async_sessionmaker[AsyncSession], texts: list[str]) -> None:
+    """Stage one event per text, all of one subject, in this order."""
+    subject = str(uuid.uuid4())
+    events = [
+        new_event(source="test", type_="pings.sent.v1", subject=subject, data=Big(text=text))
+        for text in texts
+    ]
+    async with sm() as session, session.begin():
+        await outbox.add_many(session, ob, [(e, COMPLAINTS_RECEIVED) for e in events])
+
+
+async def _pending_rows(sm: async_sessionmaker[AsyncSession]) -> list[Any]:
+    async with sm() as session:
+        return (
+            await session.execute(
+                select(ob.c.published_at, ob.c.attempts, ob.c.last_error).order_by(ob.c.seq)
+            )
+        ).all()
+
+
+async def test_a_row_over_the_request_limit_stops_the_pass_before_anything_is_sent(
     sm: async_sessionmaker[AsyncSession], kafka_bootstrap: str
 ) -> None:
-    """A send that fails after the producer started (here: a message over the producer's
-    1 MB request limit) leaves the pass's rows unsent with ``attempts`` and ``last_error``
-    recorded, in a transaction of its own while the pass's transaction is still open (the
-    pass must not hold row locks that this update would wait for)."""
+    """A row over the producer's 1 MiB request limit fails the pass on the relay's side,
+    before any of the pass's batches is handed over: the rows stay unsent with ``attempts``
+    and ``last_error`` recorded (in a transaction of its own while the pass's transaction is
+    still open: the pass must not hold row locks that this update would wait for), and
+    nothing of the subject reaches the topic, the row after it included."""
     prefix = f"relay{uuid.uuid4().hex[:6]}."
     from shared import devinfra
 
     await asyncio.to_thread(
         devinfra.create_topics, kafka_bootstrap, {COMPLAINTS_RECEIVED: 1}, prefix=prefix
     )
-    big = new_event(
-        source="test",
-        type_="pings.sent.v1",
-        subject=str(uuid.uuid4()),
-        data=Big(text="x" * 1_100_000),
-    )
-    async with sm() as session, session.begin():
-        await outbox.add(session, ob, big, topic=COMPLAINTS_RECEIVED)
+    await _stage_subject(sm, ["0:small", "1:" + "x" * 1_100_000, "2:small"])
     relay = OutboxRelay(
         table=ob,
         sessionmaker=sm,
@@ -259,13 +274,54 @@ async def test_a_row_kafka_refuses_is_kept_with_its_error_and_the_rest_still_goe
             await asyncio.wait_for(relay.relay_once(), timeout=30)
     finally:
         await relay.stop()
-    async with sm() as session:
-        row = (
-            await session.execute(select(ob.c.published_at, ob.c.attempts, ob.c.last_error))
-        ).one()
-    assert row.published_at is None
-    assert row.attempts == 1
-    assert row.last_error
+    rows = await _pending_rows(sm)
+    assert [(r.published_at, r.attempts) for r in rows] == [(None, 1)] * 3
+    assert all("max_request_size" in r.last_error for r in rows)
+    assert await read_topic(kafka_bootstrap, prefix + COMPLAINTS_RECEIVED, 1, timeout=3) == []
+
+
+async def test_a_batch_the_broker_refuses_holds_back_the_partitions_later_rows(
+    sm: async_sessionmaker[AsyncSession], kafka_bootstrap: str
+) -> None:
+    """The topic takes records of at most 20,000 bytes (``max.message.bytes``); a subject's
+    first event is 30,000 bytes (under the producer's limit, so the broker refuses it), its
+    second is small. The second must not be published (it would overtake the refused one:
+    a fresh idempotent producer has no sequence on the partition yet, so the broker would
+    take its next batch whatever its sequence number; it did when the relay handed a
+    partition's batches over all at once), and the pass leaves both rows unsent."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    prefix = f"relay{uuid.uuid4().hex[:6]}."
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [
+                NewTopic(
+                    prefix + COMPLAINTS_RECEIVED,
+                    num_partitions=1,
+                    replication_factor=1,
+                    topic_configs={"max.message.bytes": "20000"},
+                )
+            ]
+        )
+    finally:
+        await admin.close()
+    await _stage_subject(sm, ["0:" + "x" * 30_000, "1:small"])
+    relay = OutboxRelay(
+        table=ob,
+        sessionmaker=sm,
+        bootstrap_servers=kafka_bootstrap,
+        topic_prefix=prefix,
+        client_id="test",
+    )
+    try:
+        with pytest.raises(MessageSizeTooLargeError):
+            await asyncio.wait_for(relay.relay_once(), timeout=30)
+    finally:
+        await relay.stop()
+    assert [(r.published_at, r.attempts) for r in await _pending_rows(sm)] == [(None, 1)] * 2
+    assert await read_topic(kafka_bootstrap, prefix + COMPLAINTS_RECEIVED, 1, timeout=4) == []
 
 
 def _registry(fail_first: dict[str, int]) -> HandlerRegistry:

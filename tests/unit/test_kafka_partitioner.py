@@ -1,8 +1,8 @@
 """The producer's partitioner puts every key where Kafka's default partitioner does.
 
 Per-key order (every event of a complaint on one partition) holds across the platform only if
-every producer maps a key to the same partition: the relay's :func:`partition_for` (C
-murmur2) must agree with aiokafka's pure-Python ``DefaultPartitioner`` (the Java client's
+every producer maps a key to the same partition: the relay's :func:`partition_for` (murmur2
+compiled) must agree with aiokafka's pure-Python ``DefaultPartitioner`` (the Java client's
 rule) for every key and partition count.
 """
 
