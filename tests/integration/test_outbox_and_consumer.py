@@ -247,6 +247,24 @@ async def _pending_rows(sm: async_sessionmaker[AsyncSession]) -> list[Any]:
         ).all()
 
 
+async def _pass_fails_too_large(
+    sm: async_sessionmaker[AsyncSession], kafka_bootstrap: str, prefix: str
+) -> None:
+    """Run one relay pass that must fail with ``MessageSizeTooLargeError``, then stop it."""
+    relay = OutboxRelay(
+        table=ob,
+        sessionmaker=sm,
+        bootstrap_servers=kafka_bootstrap,
+        topic_prefix=prefix,
+        client_id="test",
+    )
+    try:
+        with pytest.raises(MessageSizeTooLargeError):
+            await asyncio.wait_for(relay.relay_once(), timeout=30)
+    finally:
+        await relay.stop()
+
+
 async def test_a_row_over_the_request_limit_stops_the_pass_before_anything_is_sent(
     sm: async_sessionmaker[AsyncSession], kafka_bootstrap: str
 ) -> None:
@@ -262,18 +280,7 @@ async def test_a_row_over_the_request_limit_stops_the_pass_before_anything_is_se
         devinfra.create_topics, kafka_bootstrap, {COMPLAINTS_RECEIVED: 1}, prefix=prefix
     )
     await _stage_subject(sm, ["0:small", "1:" + "x" * 1_100_000, "2:small"])
-    relay = OutboxRelay(
-        table=ob,
-        sessionmaker=sm,
-        bootstrap_servers=kafka_bootstrap,
-        topic_prefix=prefix,
-        client_id="test",
-    )
-    try:
-        with pytest.raises(MessageSizeTooLargeError):
-            await asyncio.wait_for(relay.relay_once(), timeout=30)
-    finally:
-        await relay.stop()
+    await _pass_fails_too_large(sm, kafka_bootstrap, prefix)
     rows = await _pending_rows(sm)
     assert [(r.published_at, r.attempts) for r in rows] == [(None, 1)] * 3
     assert all("max_request_size" in r.last_error for r in rows)
@@ -308,18 +315,7 @@ async def test_a_batch_the_broker_refuses_holds_back_the_partitions_later_rows(
     finally:
         await admin.close()
     await _stage_subject(sm, ["0:" + "x" * 30_000, "1:small"])
-    relay = OutboxRelay(
-        table=ob,
-        sessionmaker=sm,
-        bootstrap_servers=kafka_bootstrap,
-        topic_prefix=prefix,
-        client_id="test",
-    )
-    try:
-        with pytest.raises(MessageSizeTooLargeError):
-            await asyncio.wait_for(relay.relay_once(), timeout=30)
-    finally:
-        await relay.stop()
+    await _pass_fails_too_large(sm, kafka_bootstrap, prefix)
     assert [(r.published_at, r.attempts) for r in await _pending_rows(sm)] == [(None, 1)] * 2
     assert await read_topic(kafka_bootstrap, prefix + COMPLAINTS_RECEIVED, 1, timeout=4) == []
 
