@@ -167,7 +167,8 @@ async def load(url: str, n: int, n_suggestions: int) -> float:
                       "complaint_repeat_link", "complaint_repeat_month",
                       "complaint_repeat_dim_link", "complaint_repeat_dim_month",
                       "complaint_month_cross", "complaint_month_pair",
-                      "suggestion_link"):  # fmt: skip
+                      "complaint_month_pair_totals", "complaint_month_pair_remedy",
+                      "complaint_month_pair_hist", "suggestion_link"):  # fmt: skip
             if not await conn.fetchval("SELECT to_regclass($1)", f"analytics.{table}"):
                 continue  # an older schema (the bench run on an earlier tree)
             await conn.execute(f"VACUUM ANALYZE analytics.{table}")
@@ -237,6 +238,11 @@ async def time_reports(
     year_branch_phone = reports.Filters(
         from_=year_ago, values={"branch": ("GU007",), "channel": ("phone",)}, tz=TZ
     )
+    # Two filters matching many rows (about a sixth of the complaints): the pair summaries.
+    year_phone_p3 = reports.Filters(
+        from_=year_ago, values={"channel": ("phone",), "priority": ("P3",)}, tz=TZ
+    )
+    all_phone_p3 = reports.Filters(values={"channel": ("phone",), "priority": ("P3",)}, tz=TZ)
 
     def trend(f: reports.Filters, g: reports.Granularity) -> Callable[[Any], Awaitable[Any]]:
         return lambda s: reports.trend(session=s, filters=f, granularity=g)
@@ -295,6 +301,14 @@ async def time_reports(
          lambda s: reports.handling(session=s, filters=year_region_fees)),
         ("handling, branch + phone, 1 year",
          lambda s: reports.handling(session=s, filters=year_branch_phone)),
+        ("handling, phone + P3, 1 year",
+         lambda s: reports.handling(session=s, filters=year_phone_p3)),
+        ("handling, phone + P3, 2 years",
+         lambda s: reports.handling(session=s, filters=all_phone_p3)),
+        ("handling, phone + P3, 1 year (fact table)",
+         lambda s: _facts_handling(s, year_phone_p3)),
+        ("handling, phone + P3, 2 years (fact table)",
+         lambda s: _facts_handling(s, all_phone_p3)),
         ("handling, region only, 1 year (fact table)",
          lambda s: _facts_handling(s, year_region)),
         ("handling, branch only, 1 year (fact table)",
@@ -547,7 +561,8 @@ async def main() -> None:
             for table in ("complaint_repeat_link", "complaint_repeat_month",
                           "complaint_repeat_dim_link", "complaint_repeat_dim_month",
                           "complaint_month_cross", "complaint_month_pair",
-                          "suggestion_link"):  # fmt: skip
+                          "complaint_month_pair_totals", "complaint_month_pair_remedy",
+                          "complaint_month_pair_hist", "suggestion_link"):  # fmt: skip
                 if await conn.fetchval("SELECT to_regclass($1)", f"analytics.{table}"):
                     await conn.execute(f"VACUUM ANALYZE analytics.{table}")
         finally:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -142,8 +142,25 @@ class EdgeDay:
         return "(" + " AND ".join(conds) + ")", params
 
 
-def _edges_sql(edges: list[EdgeDay]) -> tuple[str, dict[str, Any]]:
-    """Return ``(cond OR cond ...)`` for the edge days and the parameters."""
+@dataclass(frozen=True)
+class DayStrip:
+    """Whole local receipt days ``first..last`` (inclusive) read from the facts.
+
+    The days of a partial month at an end of a range whose whole months are read from
+    month summaries (:func:`_month_split`).
+    """
+
+    first: date
+    last: date
+
+    def sql(self, i: int) -> tuple[str, dict[str, Any]]:
+        """Return the condition on ``complaint_fact`` and its parameters (names end in ``i``)."""
+        cond = f"(received_day >= :s{i}a AND received_day <= :s{i}b)"
+        return cond, {f"s{i}a": self.first, f"s{i}b": self.last}
+
+
+def _edges_sql(edges: Sequence[EdgeDay | DayStrip]) -> tuple[str, dict[str, Any]]:
+    """Return ``(cond OR cond ...)`` for the edge days (or day strips) and the parameters."""
     parts, params = [], {}
     for i, e in enumerate(edges):
         cond, p = e.sql(i)
@@ -381,6 +398,20 @@ def _rate(num: int | float | None, den: int | float | None) -> float | None:
 
 def _r(value: Any, digits: int = 2) -> float | None:
     return None if value is None else round(float(value), digits)
+
+
+def _mean(total: float | None, n: int, scale: int = 1) -> float | None:
+    """``total / n / scale`` rounded like :func:`_r`, or None when ``n`` is 0.
+
+    The paths of a report sum the same values in different orders and types (``float8``
+    over the facts, ``numeric`` in the summary tables), so their sums may differ in the last
+    bits; a mean on a rounding tie (109.515 hours, common with whole seconds) would then
+    round up on one path and down on the other. The quotient is first rounded to 9 decimals,
+    which removes that noise (1e-13 relative), and then to 2.
+    """
+    if not n:
+        return None
+    return _r(round(float(total or 0) / n / scale, 9))
 
 
 # --- trend and types -----------------------------------------------------------------------
@@ -668,16 +699,25 @@ async def handling(*, session: AsyncSession, filters: Filters) -> HandlingReport
     result notification, and the acknowledgement clock when no breach was reported.
     """
     active = {name: accepted for name, accepted in filters.values.items() if accepted}
+    days, edges = filters.split_days()
+    pair = tables.pair_summary_key(active) if len(active) == 2 else None
     if not active or (len(active) == 1 and set(active) <= set(tables.DIM_SUMMARY_DIMENSIONS)):
         # Whole days from the summaries (per dimension value with a filter on one of the
         # seven filter dimensions, migrations 0006/0007); partial edge days from the facts.
-        days, edges = filters.split_days()
         m, remedy_rows = await _handling_from_summaries(
-            session=session, days=days, edges=edges, slice_=next(iter(active.items()), None)
+            session=session, days=days, edges=edges, slices=list(active.items())
+        )
+    elif pair is not None and _month_split(*days)[0] is not None:
+        # Value filters on two of the six pair dimensions and at least one whole month: the
+        # whole months from the pair summaries (0014), the other days from the facts.
+        names = pair.split(":")
+        m, remedy_rows = await _handling_from_summaries(
+            session=session, days=days, edges=edges, slices=[(d, active[d]) for d in names]
         )
     else:
-        # Value filters on two or more dimensions: the matching fact rows, found in
-        # complaint_fact_dims_idx (all seven dimensions, 0007), read once.
+        # Value filters on three or more dimensions, on branch and another, or on two
+        # within one month: the matching fact rows, found in complaint_fact_dims_idx (all
+        # seven dimensions, 0007), read once.
         m, remedy_rows = await _handling_from_matches(session=session, filters=filters)
     return _handling_report(m, remedy_rows)
 
@@ -717,15 +757,15 @@ def _handling_columns(src: Any) -> list[ColumnElement[Any]]:
         func.coalesce(func.sum(c.breaches_acknowledgement), 0).label("b_ack"),
         func.coalesce(func.sum(c.breaches_regulatory), 0).label("b_reg"),
         func.count(wd).label("wd_n"),
-        func.avg(wd).label("wd_mean"),
+        func.sum(wd).label("wd_sum"),
         _pct(wd, 0.5).label("wd_p50"),
         _pct(wd, 0.9).label("wd_p90"),
         func.count(res_h).label("h_n"),
-        func.avg(res_h).label("h_mean"),
+        func.sum(c.resolution_seconds).label("h_sum"),
         _pct(res_h, 0.5).label("h_p50"),
         _pct(res_h, 0.9).label("h_p90"),
         func.count(ack_h).label("a_n"),
-        func.avg(ack_h).label("a_mean"),
+        func.sum(c.ack_seconds).label("a_sum"),
         _pct(ack_h, 0.5).label("a_p50"),
         _pct(ack_h, 0.9).label("a_p90"),
         func.count().filter(c.reopen_count > 0).label("reopened"),
@@ -897,13 +937,13 @@ def _handling_report(m: Any, remedy_rows: Any) -> HandlingReport:
             "regulatory": ClockFigures(completed=0, on_time=0, on_time_rate=None, breaches=m.b_reg),
         },
         resolution_working_days=Distribution(
-            count=m.wd_n, mean=_r(m.wd_mean), median=_r(m.wd_p50), p90=_r(m.wd_p90)
+            count=m.wd_n, mean=_mean(m.wd_sum, m.wd_n), median=_r(m.wd_p50), p90=_r(m.wd_p90)
         ),
         resolution_hours=Distribution(
-            count=m.h_n, mean=_r(m.h_mean), median=_r(m.h_p50), p90=_r(m.h_p90)
+            count=m.h_n, mean=_mean(m.h_sum, m.h_n, 3600), median=_r(m.h_p50), p90=_r(m.h_p90)
         ),
         acknowledgement_hours=Distribution(
-            count=m.a_n, mean=_r(m.a_mean), median=_r(m.a_p50), p90=_r(m.a_p90)
+            count=m.a_n, mean=_mean(m.a_sum, m.a_n, 3600), median=_r(m.a_p50), p90=_r(m.a_p90)
         ),
         reopened=m.reopened,
         reopen_rate=_rate(m.reopened, m.resolved),
@@ -1005,7 +1045,7 @@ class _BucketValues:
         buckets: list[tuple[int, int]],
         scale: float = 1.0,
         edges: list[EdgeDay] | None = None,
-        slice_: tuple[str, tuple[str, ...]] | None = None,
+        slices: Sequence[tuple[str, tuple[str, ...]]] = (),
     ) -> None:
         self.session = session
         self.scale = scale
@@ -1014,12 +1054,12 @@ class _BucketValues:
         conds = list(in_bucket)
         self.params: dict[str, Any] = {}
         value_cond = ""
-        if slice_ is not None:
-            # An INCLUDE column of the bucket index (0006): still index-only.
-            column_of = tables.DIM_SUMMARY_COLUMNS[slice_[0]]
-            value_cond = f" AND {column_of} = ANY(:sv)"
-            conds.append(f"{column_of} = ANY(:sv)")
-            self.params["sv"] = list(slice_[1])
+        for i, (dim, accepted) in enumerate(slices):
+            # INCLUDE columns of the bucket index (0006, 0007): still index-only.
+            column_of = tables.DIM_SUMMARY_COLUMNS[dim]
+            value_cond += f" AND {column_of} = ANY(:v{i})"
+            conds.append(f"{column_of} = ANY(:v{i})")
+            self.params[f"v{i}"] = list(accepted)
         if days[0] is not None:
             conds.append("received_day >= :d1")
             self.params["d1"] = days[0]
@@ -1151,10 +1191,15 @@ _TOTALS_SQL = {
 
 async def _edge_figures(
     session: AsyncSession,
-    edges: list[EdgeDay],
-    slice_: tuple[str, tuple[str, ...]] | None = None,
+    edges: Sequence[EdgeDay | DayStrip],
+    slices: Sequence[tuple[str, tuple[str, ...]]] = (),
 ) -> tuple[dict[str, Any], dict[str, dict[int, int]], dict[str, tuple[int, int]]]:
-    """Summary-shaped figures of the partial edge days, read from ``complaint_fact``.
+    """Summary-shaped figures of days the summaries do not hold, read from ``complaint_fact``.
+
+    Args:
+        session: the database session.
+        edges: partial edge days and whole-day strips (their union is read).
+        slices: ``(dimension, accepted values)`` of the report's value filters.
 
     Returns:
         ``(totals, buckets, remedies)``: column -> sum (as :data:`_TOTALS_SQL`), measure ->
@@ -1162,9 +1207,9 @@ async def _edge_figures(
     """
     cond, params = _edges_sql(edges)
     where = f"FROM analytics.complaint_fact WHERE received_day IS NOT NULL AND {cond}"
-    if slice_ is not None:
-        where += f" AND {tables.DIM_SUMMARY_COLUMNS[slice_[0]]} = ANY(:sv)"
-        params["sv"] = list(slice_[1])
+    for i, (dim, accepted) in enumerate(slices):
+        where += f" AND {tables.DIM_SUMMARY_COLUMNS[dim]} = ANY(:v{i})"
+        params[f"v{i}"] = list(accepted)
     cols = ", ".join(f"COALESCE(sum({e}), 0) AS {c}" for c, e in _TOTALS_SQL.items())
     row = (await session.execute(text(f"SELECT {cols} {where}"), params)).one()
     hist = " UNION ALL ".join(
@@ -1191,13 +1236,22 @@ async def _handling_from_summaries(
     session: AsyncSession,
     days: tuple[date | None, date | None],
     edges: list[EdgeDay] | None = None,
-    slice_: tuple[str, tuple[str, ...]] | None = None,
+    slices: Sequence[tuple[str, tuple[str, ...]]] = (),
 ) -> tuple[Any, Any]:
-    """The handling figures without value filters, from the daily summaries.
+    """The handling figures from the summaries, without a pass over the matching facts.
 
-    Same figures as :func:`_handling_from_facts`: counts and sums from
-    ``complaint_day_totals`` (means from exact ``numeric`` sums), remedies from
-    ``complaint_day_remedy``, medians and p90s exact through :class:`_BucketValues`.
+    Same figures as :func:`_handling_from_facts`: counts and sums from the totals (means
+    from exact ``numeric`` sums), remedies from the remedy rows, medians and p90s exact
+    through :class:`_BucketValues`. Which summaries are read depends on ``slices``:
+
+    - none: the daily ``complaint_day_*`` (0004);
+    - one filter on one of :data:`tables.DIM_SUMMARY_DIMENSIONS`: the daily per-dimension
+      ``complaint_day_dim_*`` (0006, 0007);
+    - two, ``(a, b)`` in the order of :data:`tables.PAIR_SUMMARY_DIMENSIONS`: the monthly
+      ``complaint_month_pair_*`` (0014) for the whole months of ``days``; the days of the
+      partial months at its ends are read from the facts (:func:`_month_split`; at least
+      one month must be whole).
+
     A range that starts or ends inside a day adds the partial edge days read from the
     facts (at most two days' rows) to the whole days ``days`` of the summaries.
 
@@ -1205,23 +1259,48 @@ async def _handling_from_summaries(
         session: the database session.
         days: whole local days ``(first, last)``, inclusive, None = open (may be empty).
         edges: the partial days (:meth:`Filters.split_days`).
-        slice_: ``(dimension, accepted values)`` of a value filter on one of
-            :data:`tables.DIM_SUMMARY_DIMENSIONS`: the per-dimension summaries (0006, 0007)
-            are read.
+        slices: ``(dimension, accepted values)`` of the value filters, as above.
+
+    Raises:
+        ValueError: two slices without a whole month in ``days``, or more than two.
     """
     edges = edges or []
+    fact_parts: list[EdgeDay | DayStrip] = list(edges)
     t, rm, h = tables.complaint_day_totals, tables.complaint_day_remedy, tables.complaint_day_hist
-    if slice_ is not None:
+    if len(slices) == 1:
         t, rm, h = (
             tables.complaint_day_dim_totals,
             tables.complaint_day_dim_remedy,
             tables.complaint_day_dim_hist,
         )
+    elif slices:
+        months, strips = _month_split(*days)
+        if len(slices) != 2 or months is None:
+            raise ValueError("pair summaries need two value filters and a whole month")
+        t, rm, h = (
+            tables.complaint_month_pair_totals,
+            tables.complaint_month_pair_remedy,
+            tables.complaint_month_pair_hist,
+        )
+        fact_parts += [DayStrip(lo, hi) for lo, hi in strips if lo is not None and hi is not None]
+    pair = ":".join(dim for dim, _ in slices)
 
     def in_range(table: Any) -> list[ColumnElement[bool]]:
         conds = []
-        if slice_ is not None:
-            conds += [table.c.dim == slice_[0], table.c.value.in_(slice_[1])]
+        if len(slices) == 1:
+            dim, accepted = slices[0]
+            conds += [table.c.dim == dim, table.c.value.in_(accepted)]
+        elif slices:
+            conds += [
+                table.c.pair == pair,
+                table.c.value_a.in_(slices[0][1]),
+                table.c.value_b.in_(slices[1][1]),
+            ]
+            if months[0] is not None:
+                conds.append(table.c.month >= months[0])
+            if months[1] is not None:
+                conds.append(table.c.month < months[1])
+            return conds
         if days[0] is not None:
             conds.append(table.c.day >= days[0])
         if days[1] is not None:
@@ -1235,7 +1314,7 @@ async def _handling_from_summaries(
     ]  # fmt: skip
     row = (await session.execute(select(*sums).where(*in_range(t)))).one()
     edge_totals, edge_buckets, edge_remedies = (
-        await _edge_figures(session, edges, slice_) if edges else ({}, {}, {})
+        await _edge_figures(session, fact_parts, slices) if fact_parts else ({}, {}, {})
     )
     if edge_totals:
         row = SimpleNamespace(**{c: getattr(row, c) + edge_totals[c] for c in row._fields})
@@ -1257,21 +1336,18 @@ async def _handling_from_summaries(
         buckets[measure] = sorted(merged.items())
     pct: dict[str, tuple[float | None, float | None]] = {}
     for measure, scale in (("wd", 1.0), ("res", 3600.0), ("ack", 3600.0)):
-        values = _BucketValues(session, measure, days, buckets[measure], scale, edges, slice_)
+        values = _BucketValues(session, measure, days, buckets[measure], scale, edges, slices)
         pct[measure] = (await values.percentile(0.5), await values.percentile(0.9))
-
-    def mean(total: Any, n: int, scale: float = 1.0) -> float | None:
-        return float(total) / n / scale if n else None
 
     m = SimpleNamespace(
         complaints=row.n, open=row.open, resolved=row.resolved, closed=row.closed,
         res_done=row.res_done, res_on_time=row.res_on_time, ack_done=row.ack_done,
         ack_on_time=row.ack_on_time, b_res=row.b_res, b_ack=row.b_ack, b_reg=row.b_reg,
-        wd_n=row.wd_n, wd_mean=mean(row.wd_sum, row.wd_n), wd_p50=pct["wd"][0],
+        wd_n=row.wd_n, wd_sum=row.wd_sum, wd_p50=pct["wd"][0],
         wd_p90=pct["wd"][1],
-        h_n=row.res_n, h_mean=mean(row.res_sum, row.res_n, 3600.0), h_p50=pct["res"][0],
+        h_n=row.res_n, h_sum=row.res_sum, h_p50=pct["res"][0],
         h_p90=pct["res"][1],
-        a_n=row.ack_n, a_mean=mean(row.ack_sum, row.ack_n, 3600.0), a_p50=pct["ack"][0],
+        a_n=row.ack_n, a_sum=row.ack_sum, a_p50=pct["ack"][0],
         a_p90=pct["ack"][1],
         reopened=row.reopened, escalations=row.escalations, escalated=row.escalated,
         extensions=row.extensions, compensation=row.compensation, visits=row.visits,

@@ -18,6 +18,9 @@ query time. Amounts are minor currency units.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -575,6 +578,93 @@ complaint_month_pair = Table(
     ),
 )
 
+# --- handling figures per month and pair of dimensions (migration 0014) ------------------
+#
+# Kept by the row trigger ``complaint_fact_pair_summary`` in the writing transaction
+# (docs/analytics.md "Read model"); a row whose count reaches 0 is deleted.
+
+#: The dimensions of the pair summaries in pair order (report name -> complaint_fact column):
+#: every filter dimension but branch (a branch's matches are few: the fact path is fast).
+PAIR_SUMMARY_DIMENSIONS = {
+    "channel": "channel",
+    "category": "category",
+    "product_line": "product_line",
+    "department": "department",
+    "priority": "priority",
+    "region": "region",
+}
+
+
+def pair_summary_key(dims: Iterable[str]) -> str | None:
+    """The ``pair`` value of the pair summaries for two filter dimensions, or None.
+
+    Args:
+        dims: two report filter names, in any order.
+
+    Returns:
+        ``"<a>:<b>"`` with ``a`` before ``b`` in :data:`PAIR_SUMMARY_DIMENSIONS`, or None when
+        there are not exactly two or one has no pair summaries (branch).
+    """
+    names = list(PAIR_SUMMARY_DIMENSIONS)
+    chosen = sorted(set(dims), key=lambda d: names.index(d) if d in names else len(names))
+    if len(chosen) != 2 or any(d not in PAIR_SUMMARY_DIMENSIONS for d in chosen):
+        return None
+    return f"{chosen[0]}:{chosen[1]}"
+
+
+def _pair_key_columns() -> list[Column[Any]]:
+    return [
+        Column("pair", Text, nullable=False),
+        Column("month", Date, nullable=False),
+        Column("value_a", Text),
+        Column("value_b", Text),
+    ]
+
+
+#: The columns of :data:`complaint_day_totals` per pair (``"<a>:<b>"``, :func:`pair_summary_key`),
+#: local receipt month (its first day) and the two values (``value_a`` of ``a``; NULL is a value).
+complaint_month_pair_totals = Table(
+    "complaint_month_pair_totals",
+    metadata,
+    *_pair_key_columns(),
+    *[
+        Column(
+            c, Numeric if c in NUMERIC_TOTALS else BigInteger, nullable=False, server_default="0"
+        )
+        for c in TOTALS_COLUMNS
+    ],
+    UniqueConstraint(
+        "pair", "value_a", "value_b", "month",
+        name="complaint_month_pair_totals_key", postgresql_nulls_not_distinct=True,
+    ),
+)  # fmt: skip
+#: Complaints and compensation (minor units) per remedy, pair, month and values.
+complaint_month_pair_remedy = Table(
+    "complaint_month_pair_remedy",
+    metadata,
+    *_pair_key_columns(),
+    Column("remedy", Text, nullable=False),
+    Column("n", BigInteger, nullable=False, server_default="0"),
+    Column("compensation", BigInteger, nullable=False, server_default="0"),
+    UniqueConstraint(
+        "pair", "value_a", "value_b", "month", "remedy",
+        name="complaint_month_pair_remedy_key", postgresql_nulls_not_distinct=True,
+    ),
+)  # fmt: skip
+#: Values per measure (:data:`HIST_MEASURES`) and bucket, pair, month and values.
+complaint_month_pair_hist = Table(
+    "complaint_month_pair_hist",
+    metadata,
+    *_pair_key_columns(),
+    Column("measure", Text, nullable=False),
+    Column("bucket", Integer, nullable=False),
+    Column("n", BigInteger, nullable=False, server_default="0"),
+    UniqueConstraint(
+        "pair", "value_a", "value_b", "month", "measure", "bucket",
+        name="complaint_month_pair_hist_key", postgresql_nulls_not_distinct=True,
+    ),
+)  # fmt: skip
+
 # --- suggestion participants (migration 0013) ----------------------------------------------
 #
 # Kept by the row trigger ``suggestion_fact_link`` on ``suggestion_fact`` in the writing
@@ -627,4 +717,7 @@ MODEL_TABLES = (
     complaint_repeat_dim_link,
     complaint_repeat_dim_month,
     complaint_month_pair,
+    complaint_month_pair_totals,
+    complaint_month_pair_remedy,
+    complaint_month_pair_hist,
 )

@@ -24,7 +24,17 @@ NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
 TZ = "Asia/Shanghai"
 SUMMARIES = ("complaint_day_dims", "complaint_day_totals", "complaint_day_remedy",
              "complaint_day_hist", "complaint_day_dim_totals", "complaint_day_dim_remedy",
-             "complaint_day_dim_hist")  # fmt: skip
+             "complaint_day_dim_hist", "complaint_month_pair_totals",
+             "complaint_month_pair_remedy", "complaint_month_pair_hist")  # fmt: skip
+
+
+def _differences(got: Any, want: Any) -> dict[str, tuple[Any, Any]]:
+    """The top-level fields of two report dataclasses that differ, as {field: (got, want)}."""
+    return {
+        name: (value, getattr(want, name))
+        for name, value in vars(got).items()
+        if value != getattr(want, name)
+    }
 
 
 def _events(n: int, seed: int) -> list[Any]:
@@ -49,6 +59,9 @@ async def test_trigger_summaries_equal_a_recomputation(
     assert live["complaint_day_dim_totals"]
     assert live["complaint_day_dim_hist"]
     assert live["complaint_day_dim_remedy"]
+    assert live["complaint_month_pair_totals"]
+    assert live["complaint_month_pair_remedy"]
+    assert live["complaint_month_pair_hist"]
     async with model_sm() as session, session.begin():
         await session.execute(text("SELECT analytics.complaint_summary_backfill()"))
     recomputed = {k: v for k, v in (await snap(model_sm)).items() if k in SUMMARIES}
@@ -374,6 +387,99 @@ async def test_handling_with_several_dimension_filters_equals_the_facts(
         assert both.remedies or both.resolved == 0
         # The matches statement's planner setting is put back (eleventh round).
         assert (await session.execute(text(cost))).scalar_one() == server_cost
+
+
+async def test_handling_with_two_filters_from_the_pair_months_equals_the_facts(
+    model_sm: Any, apply: Any
+) -> None:
+    """Two value filters: whole months from the pair summaries (0014), other days from facts.
+
+    Complaints over about five months, events in random order with duplicates; then a
+    reclassification moves complaints between cells. Every pair of the six dimensions, each
+    way round, with one or two values per filter, over ranges with whole months and partial
+    months at either end, ranges starting or ending inside a day, and open ranges: the
+    summaries path must give the facts' report exactly.
+    """
+    rng = random.Random(23)
+    plans = [
+        synthetic.plan_complaint(rng, synthetic.received_instant(rng, days=150, end=NOW))
+        for _ in range(260)
+    ]
+    events = [e for p in plans for e in synthetic.complaint_events(p)]
+    shuffled = events + events[::7]
+    rng.shuffle(shuffled)
+    await apply(model_sm, shuffled)
+    async with model_sm() as session, session.begin():
+        # A reclassification: the same complaints, other category (cells move between keys).
+        await session.execute(
+            text(
+                "UPDATE analytics.complaint_fact SET category = 'fees_and_charges' "
+                "WHERE category IS DISTINCT FROM 'fees_and_charges' AND resolved_at IS NOT NULL "
+                "AND complaint_id IN (SELECT complaint_id FROM analytics.complaint_fact "
+                "ORDER BY complaint_id LIMIT 40)"
+            )
+        )
+    zone = ZoneInfo(TZ)
+    ranges = [
+        (datetime(2026, 7, 1, tzinfo=zone), datetime(2026, 11, 1, tzinfo=zone)),
+        (datetime(2026, 7, 17, tzinfo=zone), datetime(2026, 10, 9, tzinfo=zone)),
+        (datetime(2026, 8, 3, 10, tzinfo=zone), datetime(2026, 10, 1, tzinfo=zone)),
+        (datetime(2026, 8, 1, tzinfo=zone), datetime(2026, 9, 30, 18, tzinfo=zone)),
+        (None, datetime(2026, 10, 12, tzinfo=zone)),
+        (datetime(2026, 8, 20, tzinfo=zone), None),
+        (None, None),
+    ]
+    names = list(tables.PAIR_SUMMARY_DIMENSIONS)
+    async with model_sm() as session, session.begin():
+        common: dict[str, list[str]] = {}
+        for dim, column in tables.PAIR_SUMMARY_DIMENSIONS.items():
+            rows = await session.execute(
+                text(
+                    f"SELECT {column} FROM analytics.complaint_fact WHERE {column} IS NOT NULL "
+                    f"AND received_day IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 2"
+                )
+            )
+            common[dim] = [r[0] for r in rows]
+        compared = used = 0
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                for lo, hi in ranges:
+                    first, second = (b, a) if (i + len(b)) % 2 else (a, b)
+                    values = {first: tuple(common[first][:1]), second: tuple(common[second])}
+                    flt = reports.Filters(from_=lo, to=hi, values=values, tz=TZ)
+                    got = await reports.handling(session=session, filters=flt)
+                    want = reports._handling_report(
+                        *await reports._handling_from_facts(session=session, filters=flt)
+                    )
+                    assert got == want, (lo, hi, values, _differences(got, want))
+                    compared += 1
+                    used += got.complaints
+        assert compared == 15 * len(ranges)
+        assert used > 0
+        # The path itself (not only the dispatch): the pair rows of the whole months.
+        days, edges = reports.Filters(from_=ranges[1][0], to=ranges[1][1], tz=TZ).split_days()
+        slices = [("channel", tuple(common["channel"])), ("priority", tuple(common["priority"]))]
+        direct = reports._handling_report(
+            *await reports._handling_from_summaries(
+                session=session, days=days, edges=edges, slices=slices
+            )
+        )
+        flt = reports.Filters(from_=ranges[1][0], to=ranges[1][1], values=dict(slices), tz=TZ)
+        want = reports._handling_report(
+            *await reports._handling_from_facts(session=session, filters=flt)
+        )
+        assert direct == want
+        assert direct.complaints > 0
+        assert direct.resolution_hours.median is not None
+        with pytest.raises(ValueError, match="whole month"):
+            within = reports.Filters(
+                from_=datetime(2026, 8, 3, tzinfo=zone),
+                to=datetime(2026, 8, 20, tzinfo=zone),
+                tz=TZ,
+            )
+            await reports._handling_from_summaries(
+                session=session, days=within.split_days()[0], slices=slices
+            )
 
 
 async def test_planner_setting_holds_for_the_block_only(model_sm: Any) -> None:
