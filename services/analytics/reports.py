@@ -407,7 +407,8 @@ def _mean(total: float | None, n: int, scale: int = 1) -> float | None:
     over the facts, ``numeric`` in the summary tables), so their sums may differ in the last
     bits; a mean on a rounding tie (109.515 hours, common with whole seconds) would then
     round up on one path and down on the other. The quotient is first rounded to 9 decimals,
-    which removes that noise (1e-13 relative), and then to 2.
+    which removes that noise (1e-13 relative), and then to 2; a mean within 5e-10 below a
+    half (0.0049999999996) therefore shows rounded up (0.01).
     """
     if not n:
         return None
@@ -783,6 +784,26 @@ def _handling_columns(src: Any) -> list[ColumnElement[Any]]:
 
 
 @asynccontextmanager
+async def snapshot(session: AsyncSession) -> AsyncIterator[None]:
+    """Run the block in one read-only REPEATABLE READ transaction of ``session``.
+
+    A report may take several statements (the summaries path: totals, histogram, edge days,
+    percentile lookups, remedies); under READ COMMITTED a consumer commit between two of
+    them could move a value out of a bucket the histogram counted, and a lookup would find
+    no row. In one snapshot every statement sees the same model. Read-only: a report never
+    writes, and PostgreSQL rejects a write in it.
+
+    Raises:
+        sqlalchemy.exc.InvalidRequestError: ``session`` is already in a transaction.
+    """
+    async with session.begin():
+        await session.connection(
+            execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        )
+        yield
+
+
+@asynccontextmanager
 async def planner_setting(session: AsyncSession, name: str, value: str) -> AsyncIterator[None]:
     """Give the PostgreSQL setting ``name`` the value ``value`` for the block's statements.
 
@@ -1034,7 +1055,13 @@ class _BucketValues:
     bucket of a rank and the rank's offset inside it are known; the value itself is read
     from the fact table through the expression index ``complaint_fact_<measure>_bucket_idx``
     (bucket, value, day): the first and last value of the bucket, and only when they differ,
-    the value at the offset.
+    the value at the offset. With ``slices`` (one or two ``(dimension, values)``: the
+    per-dimension or per-pair summaries' filter) every lookup carries the value conditions,
+    which the bucket indexes answer index-only (the dimensions are INCLUDE columns). The
+    lookups read every whole day of ``days`` from the facts (for the pair summaries that
+    includes the days outside their whole months: never pass those as ``edges`` too, they
+    would count twice); ``edges`` are only the partial edge days, whose rows join the
+    bucket's.
     """
 
     def __init__(
@@ -1241,8 +1268,9 @@ async def _handling_from_summaries(
     """The handling figures from the summaries, without a pass over the matching facts.
 
     Same figures as :func:`_handling_from_facts`: counts and sums from the totals (means
-    from exact ``numeric`` sums), remedies from the remedy rows, medians and p90s exact
-    through :class:`_BucketValues`. Which summaries are read depends on ``slices``:
+    from exact ``numeric`` sums, rounded by :func:`_mean`), remedies from the remedy rows,
+    medians and p90s exact through :class:`_BucketValues`. Which summaries are read depends
+    on ``slices``:
 
     - none: the daily ``complaint_day_*`` (0004);
     - one filter on one of :data:`tables.DIM_SUMMARY_DIMENSIONS`: the daily per-dimension
@@ -1262,7 +1290,8 @@ async def _handling_from_summaries(
         slices: ``(dimension, accepted values)`` of the value filters, as above.
 
     Raises:
-        ValueError: two slices without a whole month in ``days``, or more than two.
+        ValueError: two slices without a whole month in ``days``, not in pair order or
+            with a dimension that has no pair summaries (branch); or more than two.
     """
     edges = edges or []
     fact_parts: list[EdgeDay | DayStrip] = list(edges)
@@ -1277,6 +1306,9 @@ async def _handling_from_summaries(
         months, strips = _month_split(*days)
         if len(slices) != 2 or months is None:
             raise ValueError("pair summaries need two value filters and a whole month")
+        names = [dim for dim, _ in slices]
+        if tables.pair_summary_key(names) != ":".join(names):
+            raise ValueError(f"no pair summaries for {names} in this order")
         t, rm, h = (
             tables.complaint_month_pair_totals,
             tables.complaint_month_pair_remedy,

@@ -151,7 +151,7 @@ async def complaint_trend(
     by: reports.Dimension | None = None,
 ) -> Any:
     """Count complaints received per period in the bank's time zone (weeks are ISO weeks)."""
-    async with session.begin():
+    async with reports.snapshot(session):
         report = await reports.trend(
             session=session, filters=filters, granularity=granularity, by=by
         )
@@ -172,7 +172,7 @@ async def complaint_types(
     dimension: reports.Dimension = "category",
 ) -> Any:
     """Return complaints received in [from, to) by category with their shares (0..1)."""
-    async with session.begin():
+    async with reports.snapshot(session):
         report = await reports.types(session=session, filters=filters, dimension=dimension)
     return render(request, report, "complaint-types.csv")
 
@@ -187,7 +187,7 @@ async def complaint_handling(
     request: Request, session: SessionDep, _: Analyst, filters: FiltersDep
 ) -> Any:
     """Return the handling effect of the complaints received in [from, to)."""
-    async with session.begin():
+    async with reports.snapshot(session):
         report = await reports.handling(session=session, filters=filters)
     return render(request, report, "complaint-handling.csv")
 
@@ -213,7 +213,7 @@ async def complaint_spikes(
     """Return the values of ``dimension`` whose count on ``day`` is a spike."""
     if day is None:
         day = datetime.now(ZoneInfo(filters.tz)).date()
-    async with session.begin():
+    async with reports.snapshot(session):
         report = await reports.spikes(
             session=session,
             filters=filters,
@@ -241,7 +241,7 @@ async def complaint_repeats(
     min_complaints: Annotated[int, Query(ge=2, le=100)] = 2,
 ) -> Any:
     """Return repeat complainants among the complaints received in [from, to)."""
-    async with session.begin():
+    async with reports.snapshot(session):
         report = await reports.repeats(
             session=session, filters=filters, min_complaints=min_complaints
         )
@@ -263,7 +263,7 @@ async def cross_analysis(
     cols: reports.Dimension,
 ) -> Any:
     """Return complaint counts and on-time rates for every (rows, cols) pair."""
-    async with session.begin():
+    async with reports.snapshot(session):
         report = await reports.cross(session=session, filters=filters, rows=rows, cols=cols)
     return render(request, report, f"cross-{rows}-{cols}.csv")
 
@@ -290,7 +290,7 @@ async def suggestion_report(
         raise reports.InvalidReportQuery(
             f"filter(s) not available for suggestions: {', '.join(sorted(unsupported))}"
         )
-    async with session.begin():
+    async with reports.snapshot(session):
         report = await reports.suggestions(
             session=session, from_=filters.from_, to=filters.to, values=filters.values
         )

@@ -443,8 +443,8 @@ async def test_handling_with_two_filters_from_the_pair_months_equals_the_facts(
         compared = used = 0
         for i, a in enumerate(names):
             for b in names[i + 1 :]:
-                for lo, hi in ranges:
-                    first, second = (b, a) if (i + len(b)) % 2 else (a, b)
+                for k, (lo, hi) in enumerate(ranges):
+                    first, second = (b, a) if k % 2 else (a, b)  # both orders for each pair
                     values = {first: tuple(common[first][:1]), second: tuple(common[second])}
                     flt = reports.Filters(from_=lo, to=hi, values=values, tz=TZ)
                     got = await reports.handling(session=session, filters=flt)
@@ -480,6 +480,37 @@ async def test_handling_with_two_filters_from_the_pair_months_equals_the_facts(
             await reports._handling_from_summaries(
                 session=session, days=within.split_days()[0], slices=slices
             )
+
+
+async def test_snapshot_sees_one_model_and_writes_nothing(model_sm: Any, apply: Any) -> None:
+    """A report's transaction (``reports.snapshot``): REPEATABLE READ, read-only; a commit
+    from another session during it stays invisible to it; the pooled connection comes back
+    at the server's default isolation."""
+    await apply(model_sm, _events(3, seed=41))
+    count = text("SELECT count(*) FROM analytics.complaint_fact")
+    received_count = text(
+        "SELECT count(*) FROM analytics.complaint_fact WHERE received_day IS NOT NULL"
+    )
+    async with model_sm() as session, reports.snapshot(session):
+        isolation = (await session.execute(text("SHOW transaction_isolation"))).scalar_one()
+        read_only = (await session.execute(text("SHOW transaction_read_only"))).scalar_one()
+        assert (isolation, read_only) == ("repeatable read", "on")
+        before = (await session.execute(count)).scalar_one()
+        received = (await session.execute(received_count)).scalar_one()
+        assert before > 0
+        await apply(model_sm, _events(2, seed=42))  # committed by other sessions meanwhile
+        assert (await session.execute(count)).scalar_one() == before
+        report = await reports.handling(session=session, filters=reports.Filters(tz=TZ))
+        assert report.complaints == received
+    async with model_sm() as session, session.begin():
+        assert (await session.execute(count)).scalar_one() > before
+        isolation = (await session.execute(text("SHOW transaction_isolation"))).scalar_one()
+        assert isolation == "read committed"
+    with pytest.raises(DBAPIError, match="read-only transaction"):
+        async with model_sm() as session, reports.snapshot(session):
+            await session.execute(tables.complaint_fact.delete())
+    async with model_sm() as session, session.begin():
+        assert (await session.execute(count)).scalar_one() > before
 
 
 async def test_planner_setting_holds_for_the_block_only(model_sm: Any) -> None:
