@@ -8,7 +8,8 @@ receipt day across a month, the clocks, a receipt learnt late, deletions); and c
 analysis read from them must equal the pass over the facts (``_cross_from_facts``) for
 every one of the 15 pairs both ways round over whole months, ranges starting and ending
 inside months, open ranges, single days, ranges inside one month or across two, with the
-bank time zone's day (and month) boundaries.
+bank time zone's day (and month) boundaries. After the same changes, the handling pair
+summaries of 0014 kept by their trigger must equal their backfill.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
 TZ = "Asia/Shanghai"
 PAIRS = tables.CROSS_PAIRS
 COLUMNS = tables.CROSS_PAIR_DIMENSIONS
+PAIR_SUMMARIES = ("complaint_month_pair_totals", "complaint_month_pair_remedy",
+                  "complaint_month_pair_hist")  # fmt: skip
 
 
 def _events(n: int, seed: int) -> list[Any]:
@@ -44,9 +47,22 @@ async def _cells(sm: Any) -> list[tuple[Any, ...]]:
     return sorted((tuple(r) for r in rows), key=repr)
 
 
+async def _pair_summaries(sm: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the handling pair summaries (0014), per table, sorted."""
+    out = {}
+    async with sm() as session, session.begin():
+        for table in PAIR_SUMMARIES:
+            rows = (await session.execute(text(f"SELECT * FROM analytics.{table}"))).all()
+            out[table] = sorted((tuple(r) for r in rows), key=repr)
+    return out
+
+
 async def _assert_cells_recomputed_equal(sm: Any) -> list[tuple[Any, ...]]:
-    """The live cells equal an independent GROUP BY over the facts and the backfill."""
+    """The live cells equal an independent GROUP BY over the facts and the backfill; the
+    handling pair summaries kept by their trigger (0014) equal their backfill."""
     live = await _cells(sm)
+    pair_summaries = await _pair_summaries(sm)
+    assert pair_summaries["complaint_month_pair_totals"]
     reference = []
     async with sm() as session, session.begin():
         for a, b in PAIRS:
@@ -64,6 +80,7 @@ async def _assert_cells_recomputed_equal(sm: Any) -> list[tuple[Any, ...]]:
     async with sm() as session, session.begin():
         await session.execute(text("SELECT analytics.complaint_summary_backfill()"))
     assert await _cells(sm) == live
+    assert await _pair_summaries(sm) == pair_summaries
     return live
 
 
@@ -169,6 +186,11 @@ async def test_cells_follow_every_change_and_deletions(model_sm: Any, apply: Any
              ids[64:66]),
             ("SET received_day = NULL", ids[66:68]),  # receipt not known (yet)
             ("SET status = 'closed', escalation_count = 3", ids[68:72]),  # no cell change
+            # Inputs of the handling pair summaries only (0014): totals, remedies, buckets.
+            ("SET remedy = 'refund', compensation_minor = 12345, "
+             "resolution_seconds = resolution_seconds + 5400, "
+             "resolution_working_days = resolution_working_days + 1.5", ids[80:84]),
+            ("SET remedy = NULL, compensation_minor = 0, ack_seconds = NULL", ids[84:86]),
         ]  # fmt: skip
         for change, some in changes:
             await session.execute(
