@@ -439,11 +439,18 @@ def analytics_rebuild(
         str | None, typer.Option(help="target database (migrated); default DATABASE_URL")
     ] = None,
     batch_size: Annotated[int | None, typer.Option(help="events per transaction")] = None,
+    defer_summaries: Annotated[
+        bool,
+        typer.Option(
+            help="summary triggers off during the replay, one recomputation at the end "
+            "(for a fresh database nothing else writes)"
+        ),
+    ] = False,
 ) -> None:
     """Rebuild the analytics read model by replaying every topic from the start."""
     from services.analytics import rebuild as analytics_rebuild_module
 
-    summary = analytics_rebuild_module.run(database_url, batch_size)
+    summary = analytics_rebuild_module.run(database_url, batch_size, defer_summaries)
     console.print(analytics_rebuild_module.format_summary(summary))
 
 

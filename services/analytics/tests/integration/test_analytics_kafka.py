@@ -219,8 +219,19 @@ async def test_rebuild_into_a_fresh_database_gives_identical_figures(
     assert summary.applied == len(produced["events"])
     assert summary.duplicates == 1
     assert summary.invalid == 1
+    assert summary.backfill_seconds == 0.0
+    # The same replay with the summary triggers off and one recomputation at the end.
+    deferred = analytics_db_factory()
+    quick = await rebuild(
+        database_url=deferred,
+        bootstrap_servers=kafka_bootstrap,
+        topic_prefix=own_prefix,
+        defer_summaries=True,
+    )
+    assert (quick.applied, quick.duplicates, quick.invalid) == (summary.applied, 1, 1)
+    assert quick.backfill_seconds > 0
     figures = []
-    for url in (live_db, fresh):
+    for url in (live_db, fresh, deferred):
         engine = make_engine(url, pool_size=1)
         sm = make_sessionmaker(engine)
         flt = reports.Filters()
@@ -238,9 +249,11 @@ async def test_rebuild_into_a_fresh_database_gives_identical_figures(
             )
         figures.append(await snap(sm))
         await engine.dispose()
-    live_reports, live_rows, fresh_reports, fresh_rows = figures
+    live_reports, live_rows, fresh_reports, fresh_rows, deferred_reports, deferred_rows = figures
     assert fresh_reports == live_reports
     assert fresh_rows == live_rows
+    assert deferred_reports == live_reports
+    assert deferred_rows == live_rows
 
 
 async def test_csv_header_names_the_dimension_and_json_uses_from(

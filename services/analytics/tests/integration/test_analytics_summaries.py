@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from services.analytics import reports, synthetic, tables
+from services.analytics import rebuild, reports, synthetic, tables
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
 TZ = "Asia/Shanghai"
@@ -35,6 +35,19 @@ def _differences(got: Any, want: Any) -> dict[str, tuple[Any, Any]]:
         for name, value in vars(got).items()
         if value != getattr(want, name)
     }
+
+
+def synthetic_suggestions(n: int, seed: int) -> list[Any]:
+    """Every event of ``n`` suggestions received in the 60 days before :data:`NOW`, few
+    customers (so that some have a previous suggestion)."""
+    rng = random.Random(seed)
+    return [
+        e
+        for _ in range(n)
+        for e in synthetic.suggestion_events(
+            rng, synthetic.received_instant(rng, days=60, end=NOW), customers=3
+        )
+    ]
 
 
 def _events(n: int, seed: int) -> list[Any]:
@@ -511,6 +524,64 @@ async def test_snapshot_sees_one_model_and_writes_nothing(model_sm: Any, apply: 
             await session.execute(tables.complaint_fact.delete())
     async with model_sm() as session, session.begin():
         assert (await session.execute(count)).scalar_one() > before
+
+
+async def test_summary_triggers_named_for_deferral_are_every_fact_trigger(model_sm: Any) -> None:
+    """``rebuild.SUMMARY_TRIGGERS`` names every trigger on the two fact tables at head (a new
+    trigger must be listed with its backfill before a deferred rebuild may turn it off)."""
+    async with model_sm() as session, session.begin():
+        rows = await session.execute(
+            text(
+                "SELECT c.relname, t.tgname FROM pg_trigger t "
+                "JOIN pg_class c ON c.oid = t.tgrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'analytics' AND NOT t.tgisinternal "
+                "AND c.relname IN ('complaint_fact', 'suggestion_fact')"
+            )
+        )
+        found = {(table, name) for table, name in rows}
+    named = {(t, n) for t, names in rebuild.SUMMARY_TRIGGERS.items() for n in names}
+    assert found == named
+
+
+async def test_deferred_summaries_are_recomputed_also_after_an_error(
+    model_sm: Any, apply: Any, snap: Any
+) -> None:
+    """Inside ``summaries_deferred`` facts are written without their summaries; after the
+    block, also when it raised, the triggers are on and the summaries equal a recomputation
+    and the figures the triggers would have kept."""
+    events = _events(30, seed=77) + synthetic_suggestions(10, seed=79)
+    await apply(model_sm, events)
+    expected = await snap(model_sm)  # every table, the derived ones kept by the triggers
+    derived = [name for name in expected if not name.endswith("_fact")]
+    assert all(expected[name] for name in derived), "every derived table has rows"
+    async with model_sm() as session, session.begin():
+        await rebuild.reset_model(session=session)
+    summary = rebuild.RebuildSummary(group="test")
+    with pytest.raises(RuntimeError, match="replay failed"):
+        async with rebuild.summaries_deferred(model_sm, summary):
+            await apply(model_sm, events)
+            inside = await snap(model_sm)
+            assert inside["complaint_fact"]
+            assert inside["suggestion_fact"]
+            assert all(inside[name] == [] for name in derived)
+            raise RuntimeError("replay failed")
+    assert summary.backfill_seconds > 0
+    assert await snap(model_sm) == expected
+    async with model_sm() as session, session.begin():
+        states = await session.execute(
+            text(
+                "SELECT DISTINCT t.tgenabled::text FROM pg_trigger t "
+                "JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE c.relname IN ('complaint_fact', 'suggestion_fact') AND NOT t.tgisinternal"
+            )
+        )
+        assert [r[0] for r in states] == ["O"]  # enabled (origin mode), none left off
+    # And the triggers work again: one more complaint moves the summaries.
+    await apply(model_sm, _events(1, seed=78))
+    moved = await snap(model_sm)
+    for name in ("complaint_day_totals", "complaint_day_dim_totals", "complaint_month_pair_totals"):
+        assert moved[name] != expected[name], name
 
 
 async def test_planner_setting_holds_for_the_block_only(model_sm: Any) -> None:
