@@ -33,6 +33,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.analytics import tables
 from shared.events.contracts.complaints import CHANNELS
 from shared.logging import get_logger
 
@@ -163,6 +164,20 @@ FROM analytics.suggestion_reward_fact
 """
 
 
+#: Summary triggers (``tables.SUMMARY_TRIGGERS``) that are turned off. Names and table
+#: names are constants of the code (inlined: the refresh's statements take no parameters).
+_TRIGGERS_SQL = f"""
+SELECT count(*) FILTER (WHERE t.tgenabled = 'D') AS disabled
+FROM pg_trigger t
+JOIN pg_class c ON c.oid = t.tgrelid
+JOIN pg_namespace s ON s.oid = c.relnamespace
+WHERE s.nspname = 'analytics' AND (c.relname, t.tgname) IN ({
+    ", ".join(f"('{table}', '{name}')" for table, names in tables.SUMMARY_TRIGGERS.items()
+              for name in names)
+})
+"""  # fmt: skip
+
+
 class BusinessCollector(Collector):
     """Holds the latest snapshot of the business metrics and refreshes it from the database.
 
@@ -223,6 +238,7 @@ _QUERIES = {
     "followup": _FOLLOWUP_SQL,
     "suggestion": _SUGGESTION_SQL,
     "reward": _REWARD_SQL,
+    "triggers": _TRIGGERS_SQL,
 }
 #: How :func:`build_metrics_concurrently` splits them over two connections: about equal
 #: halves of the refresh's time on 1,000,000 complaints (bench/bench_analytics.py; the
@@ -230,7 +246,7 @@ _QUERIES = {
 #: last days by category about 17 ms, the rest 1-3 ms each).
 _QUERY_GROUPS = (
     ("hist", "recent", "complaint", "received", "clock"),
-    ("open", "suggestion", "followup", "reward"),
+    ("open", "suggestion", "followup", "reward", "triggers"),
 )
 _SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
 
@@ -430,6 +446,16 @@ def _assemble(rows: dict[str, list[Any]]) -> list[Metric]:
     )
     rewards.add_metric([], rw.n)
     out += [sugg, rewards]
+
+    out.append(
+        GaugeMetricFamily(
+            "analytics_summary_triggers_disabled",
+            "Row triggers keeping the read model's summaries that are turned off (a rebuild "
+            "with --defer-summaries running in this database, or killed): the summary-based "
+            "reports and metrics are stale while above 0.",
+            value=rows["triggers"][0].disabled,
+        )
+    )
     return out
 
 

@@ -11,7 +11,7 @@
    transaction, until every partition reached the offset noted in step 2.
 
 With ``--defer-summaries`` the row triggers that keep the summaries, cells and links
-(:data:`SUMMARY_TRIGGERS`) are off during the replay and the tables are recomputed once at
+(``tables.SUMMARY_TRIGGERS``) are off during the replay and the tables are recomputed once at
 the end by the backfill functions (about 1.6 times the events per second on the
 benchmark). Meant for a fresh database nothing else writes: the triggers are off for every
 writer meanwhile, and if the process is killed (not an error, which still recomputes) they
@@ -54,24 +54,6 @@ log = get_logger(__name__)
 
 #: Consumer name under which processed event ids are recorded (the live consumer's).
 CONSUMER_NAME = "analytics"
-
-#: The row triggers on the fact tables, per table: each keeps derived tables (daily and
-#: per-dimension summaries 0004/0006, repeat links 0008/0010, cross cells 0012, pair
-#: summaries 0014, suggestion links 0013) that :data:`BACKFILLS` recompute from the facts.
-#: A test checks this names every trigger on the two tables, so that a new trigger is
-#: either added here with its backfill or never turned off.
-SUMMARY_TRIGGERS: dict[str, tuple[str, ...]] = {
-    "complaint_fact": (
-        "complaint_fact_summary", "complaint_fact_dim_summary",
-        "complaint_fact_repeat_link", "complaint_fact_repeat_link_update",
-        "complaint_fact_repeat_dim_link", "complaint_fact_repeat_dim_link_update",
-        "complaint_fact_month_pair", "complaint_fact_month_pair_update",
-        "complaint_fact_pair_summary", "complaint_fact_pair_summary_update",
-    ),
-    "suggestion_fact": ("suggestion_fact_link", "suggestion_fact_link_update"),
-}  # fmt: skip
-#: The functions recomputing every table those triggers keep.
-BACKFILLS = ("analytics.complaint_summary_backfill()", "analytics.suggestion_link_backfill()")
 
 
 @dataclass
@@ -122,14 +104,15 @@ async def reset_model(*, session: AsyncSession) -> None:
 async def summaries_deferred(
     sessionmaker: async_sessionmaker[AsyncSession], summary: RebuildSummary | None = None
 ) -> AsyncIterator[None]:
-    """Run the block with the :data:`SUMMARY_TRIGGERS` off, then turn them on and recompute.
+    """Run the block with the summary triggers off, then turn them on and recompute.
 
-    The triggers go off in a committed transaction of their own (``ALTER TABLE ... DISABLE
-    TRIGGER``: for every session, not only this one). After the block, also when it raises,
-    one transaction turns them on again (the ``ALTER TABLE`` locks make writers of the fact
-    tables wait until it commits, so no write falls between the recomputation and the
-    triggers) and runs :data:`BACKFILLS`. The summary tables are therefore a function of the
-    facts again when this returns, whatever the block did to the facts.
+    The triggers (:data:`tables.SUMMARY_TRIGGERS`) go off in a committed transaction of
+    their own (``ALTER TABLE ... DISABLE TRIGGER``: for every session, not only this one).
+    After the block, also when it raises, one transaction turns them on again (the ``ALTER
+    TABLE`` locks make writers of the fact tables wait until it commits, so no write falls
+    between the recomputation and the triggers) and runs :data:`tables.SUMMARY_BACKFILLS`.
+    The summary tables are therefore a function of the facts again when this returns,
+    whatever the block did to the facts.
 
     Args:
         sessionmaker: sessions on the target database (migrated to analytics' head).
@@ -138,13 +121,13 @@ async def summaries_deferred(
 
     async def switch(action: str) -> None:
         async with sessionmaker() as session, session.begin():
-            for table, names in SUMMARY_TRIGGERS.items():
+            for table, names in tables.SUMMARY_TRIGGERS.items():
                 for name in names:
                     await session.execute(
                         text(f"ALTER TABLE analytics.{table} {action} TRIGGER {name}")
                     )
             if action == "ENABLE":
-                for backfill in BACKFILLS:
+                for backfill in tables.SUMMARY_BACKFILLS:
                     await session.execute(text(f"SELECT {backfill}"))
 
     await switch("DISABLE")

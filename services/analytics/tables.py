@@ -721,3 +721,26 @@ MODEL_TABLES = (
     complaint_month_pair_remedy,
     complaint_month_pair_hist,
 )
+
+
+#: The row triggers on the fact tables, per table: each keeps derived tables (daily and
+#: per-dimension summaries 0004/0006, repeat links 0008/0010, cross cells 0012, pair
+#: summaries 0014, suggestion links 0013) that :data:`SUMMARY_BACKFILLS` recompute from
+#: the facts. A test checks this names every trigger on the two tables, so that a new trigger is
+#: either added here with its backfill or never turned off.
+SUMMARY_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "complaint_fact": (
+        "complaint_fact_summary", "complaint_fact_dim_summary",
+        "complaint_fact_repeat_link", "complaint_fact_repeat_link_update",
+        "complaint_fact_repeat_dim_link", "complaint_fact_repeat_dim_link_update",
+        "complaint_fact_month_pair", "complaint_fact_month_pair_update",
+        "complaint_fact_pair_summary", "complaint_fact_pair_summary_update",
+    ),
+    "suggestion_fact": ("suggestion_fact_link", "suggestion_fact_link_update"),
+}  # fmt: skip
+#: The functions recomputing every table those triggers keep (``cfp analytics-rebuild
+#: --defer-summaries`` runs them after a replay with the triggers off).
+SUMMARY_BACKFILLS = (
+    "analytics.complaint_summary_backfill()",
+    "analytics.suggestion_link_backfill()",
+)

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from services.analytics import rebuild, reports, synthetic, tables
+from services.analytics.metrics import build_metrics
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
 TZ = "Asia/Shanghai"
@@ -35,6 +36,12 @@ def _differences(got: Any, want: Any) -> dict[str, tuple[Any, Any]]:
         for name, value in vars(got).items()
         if value != getattr(want, name)
     }
+
+
+def _triggers_disabled(families: list[Any]) -> float:
+    """The value of ``analytics_summary_triggers_disabled`` among metric families."""
+    (family,) = [f for f in families if f.name == "analytics_summary_triggers_disabled"]
+    return float(family.samples[0].value)
 
 
 def synthetic_suggestions(n: int, seed: int) -> list[Any]:
@@ -527,7 +534,7 @@ async def test_snapshot_sees_one_model_and_writes_nothing(model_sm: Any, apply: 
 
 
 async def test_summary_triggers_named_for_deferral_are_every_fact_trigger(model_sm: Any) -> None:
-    """``rebuild.SUMMARY_TRIGGERS`` names every trigger on the two fact tables at head (a new
+    """``tables.SUMMARY_TRIGGERS`` names every trigger on the two fact tables at head (a new
     trigger must be listed with its backfill before a deferred rebuild may turn it off)."""
     async with model_sm() as session, session.begin():
         rows = await session.execute(
@@ -540,7 +547,7 @@ async def test_summary_triggers_named_for_deferral_are_every_fact_trigger(model_
             )
         )
         found = {(table, name) for table, name in rows}
-    named = {(t, n) for t, names in rebuild.SUMMARY_TRIGGERS.items() for n in names}
+    named = {(t, n) for t, names in tables.SUMMARY_TRIGGERS.items() for n in names}
     assert found == named
 
 
@@ -549,7 +556,8 @@ async def test_deferred_summaries_are_recomputed_also_after_an_error(
 ) -> None:
     """Inside ``summaries_deferred`` facts are written without their summaries; after the
     block, also when it raised, the triggers are on and the summaries equal a recomputation
-    and the figures the triggers would have kept."""
+    and the figures the triggers would have kept; the business metrics count the triggers
+    that are off (``analytics_summary_triggers_disabled``, the alert's input)."""
     events = _events(30, seed=77) + synthetic_suggestions(10, seed=79)
     await apply(model_sm, events)
     expected = await snap(model_sm)  # every table, the derived ones kept by the triggers
@@ -558,16 +566,21 @@ async def test_deferred_summaries_are_recomputed_also_after_an_error(
     async with model_sm() as session, session.begin():
         await rebuild.reset_model(session=session)
     summary = rebuild.RebuildSummary(group="test")
+    named_triggers = [n for names in tables.SUMMARY_TRIGGERS.values() for n in names]
     with pytest.raises(RuntimeError, match="replay failed"):
         async with rebuild.summaries_deferred(model_sm, summary):
             await apply(model_sm, events)
             inside = await snap(model_sm)
+            async with model_sm() as session, session.begin():
+                assert _triggers_disabled(await build_metrics(session)) == len(named_triggers)
             assert inside["complaint_fact"]
             assert inside["suggestion_fact"]
             assert all(inside[name] == [] for name in derived)
             raise RuntimeError("replay failed")
     assert summary.backfill_seconds > 0
     assert await snap(model_sm) == expected
+    async with model_sm() as session, session.begin():
+        assert _triggers_disabled(await build_metrics(session)) == 0
     async with model_sm() as session, session.begin():
         states = await session.execute(
             text(
