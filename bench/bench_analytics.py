@@ -245,6 +245,21 @@ async def time_reports(
         from_=year_ago, values={"channel": ("phone",), "priority": ("P3",)}, tz=TZ
     )
     all_phone_p3 = reports.Filters(values={"channel": ("phone",), "priority": ("P3",)}, tz=TZ)
+    # Worst cases around the pair summaries: nearly a whole month of strip at each end; no
+    # whole month (the matches path); three filters (the matches path).
+    phone_p3 = {"channel": ("phone",), "priority": ("P3",)}
+    partial_phone_p3 = reports.Filters(
+        from_=partial_months.from_, to=partial_months.to, values=phone_p3, tz=TZ
+    )
+    inside_month_phone_p3 = reports.Filters(
+        from_=datetime.combine(last_month + timedelta(days=1), datetime.min.time(), zone),
+        to=datetime.combine(last_month + timedelta(days=27), datetime.min.time(), zone),
+        values=phone_p3,
+        tz=TZ,
+    )
+    all_phone_p3_fees = reports.Filters(
+        values={**phone_p3, "category": ("fees_and_charges",)}, tz=TZ
+    )
 
     def trend(f: reports.Filters, g: reports.Granularity) -> Callable[[Any], Awaitable[Any]]:
         return lambda s: reports.trend(session=s, filters=f, granularity=g)
@@ -307,6 +322,16 @@ async def time_reports(
          lambda s: reports.handling(session=s, filters=year_phone_p3)),
         ("handling, phone + P3, 2 years",
          lambda s: reports.handling(session=s, filters=all_phone_p3)),
+        ("handling, phone + P3, 2nd of a month to the 28th, 6 months",
+         lambda s: reports.handling(session=s, filters=partial_phone_p3)),
+        ("handling, phone + P3, 2nd to the 27th of last month",
+         lambda s: reports.handling(session=s, filters=inside_month_phone_p3)),
+        ("handling, phone + P3 + fees, 2 years",
+         lambda s: reports.handling(session=s, filters=all_phone_p3_fees)),
+        ("handling, phone + P3, 2nd of a month to the 28th, 6 months (fact table)",
+         lambda s: _facts_handling(s, partial_phone_p3)),
+        ("handling, phone + P3 + fees, 2 years (fact table)",
+         lambda s: _facts_handling(s, all_phone_p3_fees)),
         ("handling, phone + P3, 1 year (fact table)",
          lambda s: _facts_handling(s, year_phone_p3)),
         ("handling, phone + P3, 2 years (fact table)",
