@@ -159,6 +159,18 @@ class DayStrip:
         return cond, {f"s{i}a": self.first, f"s{i}b": self.last}
 
 
+def _values_sql(
+    slices: Sequence[tuple[str, tuple[str, ...]]],
+) -> tuple[list[str], dict[str, Any]]:
+    """The conditions on ``complaint_fact`` of value filters ``(dimension, values)``.
+
+    Returns:
+        ``(conditions, parameters)``: ``<column> = ANY(:v<i>)`` per filter, values bound.
+    """
+    conds = [f"{tables.DIM_SUMMARY_COLUMNS[dim]} = ANY(:v{i})" for i, (dim, _) in enumerate(slices)]
+    return conds, {f"v{i}": list(accepted) for i, (_, accepted) in enumerate(slices)}
+
+
 def _edges_sql(edges: Sequence[EdgeDay | DayStrip]) -> tuple[str, dict[str, Any]]:
     """Return ``(cond OR cond ...)`` for the edge days (or day strips) and the parameters."""
     parts, params = [], {}
@@ -1078,15 +1090,11 @@ class _BucketValues:
         self.scale = scale
         column, expr = tables.HIST_MEASURES[measure]
         in_bucket = [f"{column} IS NOT NULL", "received_day IS NOT NULL", f"{expr} = :b"]
-        conds = list(in_bucket)
-        self.params: dict[str, Any] = {}
-        value_cond = ""
-        for i, (dim, accepted) in enumerate(slices):
-            # INCLUDE columns of the bucket index (0006, 0007): still index-only.
-            column_of = tables.DIM_SUMMARY_COLUMNS[dim]
-            value_cond += f" AND {column_of} = ANY(:v{i})"
-            conds.append(f"{column_of} = ANY(:v{i})")
-            self.params[f"v{i}"] = list(accepted)
+        # The value columns are INCLUDE columns of the bucket index (0006, 0007): the
+        # lookups stay index-only.
+        value_conds, self.params = _values_sql(slices)
+        conds = [*in_bucket, *value_conds]
+        value_cond = "".join(f" AND {c}" for c in value_conds)
         if days[0] is not None:
             conds.append("received_day >= :d1")
             self.params["d1"] = days[0]
@@ -1233,10 +1241,11 @@ async def _edge_figures(
         bucket -> count, remedy -> (complaints, compensation in minor units).
     """
     cond, params = _edges_sql(edges)
-    where = f"FROM analytics.complaint_fact WHERE received_day IS NOT NULL AND {cond}"
-    for i, (dim, accepted) in enumerate(slices):
-        where += f" AND {tables.DIM_SUMMARY_COLUMNS[dim]} = ANY(:v{i})"
-        params[f"v{i}"] = list(accepted)
+    value_conds, value_params = _values_sql(slices)
+    where = " AND ".join(
+        ("FROM analytics.complaint_fact WHERE received_day IS NOT NULL", cond, *value_conds)
+    )
+    params.update(value_params)
     cols = ", ".join(f"COALESCE(sum({e}), 0) AS {c}" for c, e in _TOTALS_SQL.items())
     row = (await session.execute(text(f"SELECT {cols} {where}"), params)).one()
     hist = " UNION ALL ".join(

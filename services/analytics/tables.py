@@ -584,15 +584,8 @@ complaint_month_pair = Table(
 # (docs/analytics.md "Read model"); a row whose count reaches 0 is deleted.
 
 #: The dimensions of the pair summaries in pair order (report name -> complaint_fact column):
-#: every filter dimension but branch (a branch's matches are few: the fact path is fast).
-PAIR_SUMMARY_DIMENSIONS = {
-    "channel": "channel",
-    "category": "category",
-    "product_line": "product_line",
-    "department": "department",
-    "priority": "priority",
-    "region": "region",
-}
+#: those of the cross cells but branch (a branch's matches are few: the fact path is fast).
+PAIR_SUMMARY_DIMENSIONS = {k: v for k, v in CROSS_PAIR_DIMENSIONS.items() if k != "branch"}
 
 
 def pair_summary_key(dims: Iterable[str]) -> str | None:
@@ -605,11 +598,9 @@ def pair_summary_key(dims: Iterable[str]) -> str | None:
         ``"<a>:<b>"`` with ``a`` before ``b`` in :data:`PAIR_SUMMARY_DIMENSIONS`, or None when
         there are not exactly two or one has no pair summaries (branch).
     """
-    names = list(PAIR_SUMMARY_DIMENSIONS)
-    chosen = sorted(set(dims), key=lambda d: names.index(d) if d in names else len(names))
-    if len(chosen) != 2 or any(d not in PAIR_SUMMARY_DIMENSIONS for d in chosen):
-        return None
-    return f"{chosen[0]}:{chosen[1]}"
+    given = set(dims)
+    chosen = [d for d in PAIR_SUMMARY_DIMENSIONS if d in given]
+    return ":".join(chosen) if len(given) == len(chosen) == 2 else None
 
 
 def _pair_key_columns() -> list[Column[Any]]:
