@@ -260,6 +260,32 @@ async def time_reports(
     all_phone_p3_fees = reports.Filters(
         values={**phone_p3, "category": ("fees_and_charges",)}, tz=TZ
     )
+    # Three or more filters (the cell summaries, 0015): a partial first month; strips at
+    # both ends; four and six filters; three filters with several values each (a sixth of
+    # the complaints, the most cells).
+    phone_p3_fees = all_phone_p3_fees.values
+    year_phone_p3_fees = reports.Filters(from_=year_ago, values=phone_p3_fees, tz=TZ)
+    partial_phone_p3_fees = reports.Filters(
+        from_=partial_months.from_, to=partial_months.to, values=phone_p3_fees, tz=TZ
+    )
+    all_four = reports.Filters(values={**phone_p3_fees, "region": ("Guangdong",)}, tz=TZ)
+    all_six = reports.Filters(
+        values={
+            **phone_p3_fees,
+            "region": ("Guangdong",),
+            "product_line": ("cards",),
+            "department": ("billing",),
+        },
+        tz=TZ,
+    )
+    all_wide_three = reports.Filters(
+        values={
+            "channel": ("phone", "web", "mobile_app"),
+            "priority": ("P2", "P3"),
+            "category": ("fees_and_charges", "service_quality"),
+        },
+        tz=TZ,
+    )
 
     def trend(f: reports.Filters, g: reports.Granularity) -> Callable[[Any], Awaitable[Any]]:
         return lambda s: reports.trend(session=s, filters=f, granularity=g)
@@ -328,6 +354,18 @@ async def time_reports(
          lambda s: reports.handling(session=s, filters=inside_month_phone_p3)),
         ("handling, phone + P3 + fees, 2 years",
          lambda s: reports.handling(session=s, filters=all_phone_p3_fees)),
+        ("handling, phone + P3 + fees, 1 year",
+         lambda s: reports.handling(session=s, filters=year_phone_p3_fees)),
+        ("handling, phone + P3 + fees, 2nd of a month to the 28th, 6 months",
+         lambda s: reports.handling(session=s, filters=partial_phone_p3_fees)),
+        ("handling, phone + P3 + fees + Guangdong, 2 years",
+         lambda s: reports.handling(session=s, filters=all_four)),
+        ("handling, six filters, 2 years",
+         lambda s: reports.handling(session=s, filters=all_six)),
+        ("handling, 3 channels + 2 priorities + 2 categories, 2 years",
+         lambda s: reports.handling(session=s, filters=all_wide_three)),
+        ("handling, 3 channels + 2 priorities + 2 categories, 2 years (fact table)",
+         lambda s: _facts_handling(s, all_wide_three)),
         ("handling, phone + P3, 2nd of a month to the 28th, 6 months (fact table)",
          lambda s: _facts_handling(s, partial_phone_p3)),
         ("handling, phone + P3 + fees, 2 years (fact table)",

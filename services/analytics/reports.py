@@ -727,10 +727,20 @@ async def handling(*, session: AsyncSession, filters: Filters) -> HandlingReport
         m, remedy_rows = await _handling_from_summaries(
             session=session, days=days, edges=edges, slices=[(d, active[d]) for d in names]
         )
+    elif (
+        len(active) >= 3
+        and set(active) <= set(tables.CELL_SUMMARY_DIMENSIONS)
+        and _month_split(*days)[0] is not None
+    ):
+        # Value filters on three or more of the six cell dimensions and at least one whole
+        # month: the whole months from the cell summaries (0015), the other days from facts.
+        m, remedy_rows = await _handling_from_summaries(
+            session=session, days=days, edges=edges, slices=list(active.items())
+        )
     else:
-        # Value filters on three or more dimensions, on branch and another, or on two
-        # within one month: the matching fact rows, found in complaint_fact_dims_idx (all
-        # seven dimensions, 0007), read once.
+        # Value filters on branch and another, or on two or more within one month: the
+        # matching fact rows, found in complaint_fact_dims_idx (all seven dimensions, 0007),
+        # read once.
         m, remedy_rows = await _handling_from_matches(session=session, filters=filters)
     return _handling_report(m, remedy_rows)
 
@@ -1242,29 +1252,37 @@ async def _edge_figures(
     """
     cond, params = _edges_sql(edges)
     value_conds, value_params = _values_sql(slices)
-    where = " AND ".join(
-        ("FROM analytics.complaint_fact WHERE received_day IS NOT NULL", cond, *value_conds)
-    )
+    where = " AND ".join(("received_day IS NOT NULL", cond, *value_conds))
     params.update(value_params)
+    # One statement: the rows are found once (a MATERIALIZED common table expression) and the
+    # totals, the histogram and the remedies are aggregated from them. Three statements, each
+    # finding the rows again, took 122 ms for two filters over two nearly whole months of
+    # strip on 1,000,000 complaints (docs/analytics.md, fourteenth round).
     cols = ", ".join(f"COALESCE(sum({e}), 0) AS {c}" for c, e in _TOTALS_SQL.items())
-    row = (await session.execute(text(f"SELECT {cols} {where}"), params)).one()
     hist = " UNION ALL ".join(
-        f"SELECT '{m}' AS measure, {expr} AS bucket, count(*) AS n {where} "
-        f"AND {column} IS NOT NULL GROUP BY 2"
+        f"SELECT '{m}' AS measure, {expr} AS bucket, count(*) AS n FROM e "
+        f"WHERE {column} IS NOT NULL GROUP BY 2"
         for m, (column, expr) in tables.HIST_MEASURES.items()
     )
-    buckets: dict[str, dict[int, int]] = {m: {} for m in tables.HIST_MEASURES}
-    for r in (await session.execute(text(hist), params)).all():
-        buckets[r.measure][r.bucket] = int(r.n)
-    remedy_sql = (
-        f"SELECT remedy, count(*) AS n, COALESCE(sum(compensation_minor), 0) AS comp {where} "
-        "AND remedy IS NOT NULL GROUP BY remedy"
+    # Counts and amounts travel as text so that JSON keeps every digit.
+    sql = (
+        f"WITH e AS MATERIALIZED (SELECT {', '.join(_HANDLING_COLUMNS)} "
+        f"FROM analytics.complaint_fact WHERE {where}) "
+        f"SELECT {cols}, "
+        f"(SELECT COALESCE(json_agg(json_build_array(h.measure, h.bucket, h.n::text)), '[]') "
+        f"FROM ({hist}) AS h) AS hist_cells, "
+        f"(SELECT COALESCE(json_agg(json_build_array(r.remedy, r.n::text, r.comp::text)), '[]') "
+        f"FROM (SELECT remedy, count(*) AS n, COALESCE(sum(compensation_minor), 0) AS comp "
+        f"FROM e WHERE remedy IS NOT NULL GROUP BY remedy) AS r) AS remedy_cells "
+        f"FROM e"
     )
-    remedies = {
-        r.remedy: (int(r.n), int(r.comp))
-        for r in (await session.execute(text(remedy_sql), params)).all()
-    }
-    return dict(row._mapping), buckets, remedies
+    row = (await session.execute(text(sql), params)).one()
+    totals = dict(row._mapping)
+    buckets: dict[str, dict[int, int]] = {m: {} for m in tables.HIST_MEASURES}
+    for measure, bucket, n in totals.pop("hist_cells"):
+        buckets[measure][bucket] = int(n)
+    remedies = {remedy: (int(n), int(comp)) for remedy, n, comp in totals.pop("remedy_cells")}
+    return totals, buckets, remedies
 
 
 async def _handling_from_summaries(
@@ -1287,7 +1305,10 @@ async def _handling_from_summaries(
     - two, ``(a, b)`` in the order of :data:`tables.PAIR_SUMMARY_DIMENSIONS`: the monthly
       ``complaint_month_pair_*`` (0014) for the whole months of ``days``; the days of the
       partial months at its ends are read from the facts (:func:`_month_split`; at least
-      one month must be whole).
+      one month must be whole);
+    - three or more, on :data:`tables.CELL_SUMMARY_DIMENSIONS`, any order: the monthly
+      ``complaint_month_cell_*`` (0015) of the cells (``complaint_cell``) holding accepted
+      values of every filter, for the whole months of ``days``; the other days as for two.
 
     A range that starts or ends inside a day adds the partial edge days read from the
     facts (at most two days' rows) to the whole days ``days`` of the summaries.
@@ -1299,8 +1320,9 @@ async def _handling_from_summaries(
         slices: ``(dimension, accepted values)`` of the value filters, as above.
 
     Raises:
-        ValueError: two slices without a whole month in ``days``, not in pair order or
-            with a dimension that has no pair summaries (branch); or more than two.
+        ValueError: two or more slices without a whole month in ``days``; two not in pair
+            order or with a dimension that has no pair summaries; three or more with one
+            that has no cell summaries (branch).
     """
     edges = edges or []
     fact_parts: list[EdgeDay | DayStrip] = list(edges)
@@ -1313,16 +1335,25 @@ async def _handling_from_summaries(
         )
     elif slices:
         months, strips = _month_split(*days)
-        if len(slices) != 2 or months is None:
-            raise ValueError("pair summaries need two value filters and a whole month")
+        if months is None:
+            raise ValueError("month summaries need a whole month")
         names = [dim for dim, _ in slices]
-        if tables.pair_summary_key(names) != ":".join(names):
-            raise ValueError(f"no pair summaries for {names} in this order")
-        t, rm, h = (
-            tables.complaint_month_pair_totals,
-            tables.complaint_month_pair_remedy,
-            tables.complaint_month_pair_hist,
-        )
+        if len(slices) == 2:
+            if tables.pair_summary_key(names) != ":".join(names):
+                raise ValueError(f"no pair summaries for {names} in this order")
+            t, rm, h = (
+                tables.complaint_month_pair_totals,
+                tables.complaint_month_pair_remedy,
+                tables.complaint_month_pair_hist,
+            )
+        else:
+            if not set(names) <= set(tables.CELL_SUMMARY_DIMENSIONS):
+                raise ValueError(f"no cell summaries for {names}")
+            t, rm, h = (
+                tables.complaint_month_cell_totals,
+                tables.complaint_month_cell_remedy,
+                tables.complaint_month_cell_hist,
+            )
         fact_parts += [DayStrip(lo, hi) for lo, hi in strips if lo is not None and hi is not None]
     pair = ":".join(dim for dim, _ in slices)
 
@@ -1332,11 +1363,18 @@ async def _handling_from_summaries(
             dim, accepted = slices[0]
             conds += [table.c.dim == dim, table.c.value.in_(accepted)]
         elif slices:
-            conds += [
-                table.c.pair == pair,
-                table.c.value_a.in_(slices[0][1]),
-                table.c.value_b.in_(slices[1][1]),
-            ]
+            if len(slices) == 2:
+                conds += [
+                    table.c.pair == pair,
+                    table.c.value_a.in_(slices[0][1]),
+                    table.c.value_b.in_(slices[1][1]),
+                ]
+            else:
+                k = tables.complaint_cell
+                cells = select(k.c.cell_id).where(
+                    *[k.c[tables.CELL_SUMMARY_DIMENSIONS[d]].in_(v) for d, v in slices]
+                )
+                conds.append(table.c.cell_id.in_(cells))
             if months[0] is not None:
                 conds.append(table.c.month >= months[0])
             if months[1] is not None:

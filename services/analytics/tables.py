@@ -25,12 +25,15 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Computed,
     Date,
     DateTime,
     Float,
+    Identity,
     Index,
     Integer,
     Numeric,
+    PrimaryKeyConstraint,
     SmallInteger,
     Table,
     Text,
@@ -38,7 +41,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from shared.db import make_metadata
 from shared.events.processed import processed_events_table
@@ -656,6 +659,73 @@ complaint_month_pair_hist = Table(
     ),
 )  # fmt: skip
 
+# --- handling figures per month and cell of six dimensions (migration 0015) ---------------
+#
+# Kept by the row trigger ``complaint_fact_cell_summary`` in the writing transaction
+# (docs/analytics.md "Read model"); a row whose count reaches 0 is deleted, a cell is kept.
+
+#: The dimensions of a cell, in the order of ``complaint_cell.dims`` (report name ->
+#: complaint_fact column): those of the pair summaries.
+CELL_SUMMARY_DIMENSIONS = PAIR_SUMMARY_DIMENSIONS
+
+#: One row per combination of the six values (NULL is a value) met in the facts.
+complaint_cell = Table(
+    "complaint_cell",
+    metadata,
+    Column("cell_id", Integer, Identity(always=True), primary_key=True),
+    *[Column(c, Text) for c in CELL_SUMMARY_DIMENSIONS.values()],
+    Column(
+        "dims",
+        ARRAY(Text),
+        Computed(f"ARRAY[{', '.join(CELL_SUMMARY_DIMENSIONS.values())}]::text[]", persisted=True),
+    ),
+    UniqueConstraint("dims", name="complaint_cell_dims_key"),
+)
+
+
+def _cell_key_columns(primary_key: bool = True) -> list[Column[Any]]:
+    return [
+        Column("cell_id", Integer, primary_key=primary_key, nullable=False),
+        Column("month", Date, primary_key=primary_key, nullable=False),
+    ]
+
+
+#: The columns of :data:`complaint_day_totals` per cell and local receipt month (its first day).
+complaint_month_cell_totals = Table(
+    "complaint_month_cell_totals",
+    metadata,
+    *_cell_key_columns(),
+    *[
+        Column(
+            c, Numeric if c in NUMERIC_TOTALS else BigInteger, nullable=False, server_default="0"
+        )
+        for c in TOTALS_COLUMNS
+    ],
+)
+#: Complaints and compensation (minor units) per remedy, cell and month.
+complaint_month_cell_remedy = Table(
+    "complaint_month_cell_remedy",
+    metadata,
+    *_cell_key_columns(),
+    Column("remedy", Text, primary_key=True),
+    Column("n", BigInteger, nullable=False, server_default="0"),
+    Column("compensation", BigInteger, nullable=False, server_default="0"),
+)
+#: Values per measure (:data:`HIST_MEASURES`) and bucket, cell and month.
+complaint_month_cell_hist = Table(
+    "complaint_month_cell_hist",
+    metadata,
+    *_cell_key_columns(primary_key=False),
+    Column("measure", Text, nullable=False),
+    Column("bucket", Integer, nullable=False),
+    Column("n", BigInteger, nullable=False, server_default="0"),
+    # ``n`` in the key's index: a report reads a cell's rows index-only (0015).
+    PrimaryKeyConstraint(
+        "cell_id", "month", "measure", "bucket",
+        name="complaint_month_cell_hist_pkey", postgresql_include=["n"],
+    ),
+)  # fmt: skip
+
 # --- suggestion participants (migration 0013) ----------------------------------------------
 #
 # Kept by the row trigger ``suggestion_fact_link`` on ``suggestion_fact`` in the writing
@@ -711,14 +781,19 @@ MODEL_TABLES = (
     complaint_month_pair_totals,
     complaint_month_pair_remedy,
     complaint_month_pair_hist,
+    complaint_cell,
+    complaint_month_cell_totals,
+    complaint_month_cell_remedy,
+    complaint_month_cell_hist,
 )
 
 
 #: The row triggers on the fact tables, per table: each keeps derived tables (daily and
 #: per-dimension summaries 0004/0006, repeat links 0008/0010, cross cells 0012, pair
-#: summaries 0014, suggestion links 0013) that :data:`SUMMARY_BACKFILLS` recompute from
-#: the facts. A test checks this names every trigger on the two tables, so that a new trigger is
-#: either added here with its backfill or never turned off.
+#: summaries 0014, cell summaries 0015, suggestion links 0013) that
+#: :data:`SUMMARY_BACKFILLS` recompute from the facts. A test checks this names every
+#: trigger on the two tables, so that a new trigger is either added here with its backfill
+#: or never turned off.
 SUMMARY_TRIGGERS: dict[str, tuple[str, ...]] = {
     "complaint_fact": (
         "complaint_fact_summary", "complaint_fact_dim_summary",
@@ -726,6 +801,7 @@ SUMMARY_TRIGGERS: dict[str, tuple[str, ...]] = {
         "complaint_fact_repeat_dim_link", "complaint_fact_repeat_dim_link_update",
         "complaint_fact_month_pair", "complaint_fact_month_pair_update",
         "complaint_fact_pair_summary", "complaint_fact_pair_summary_update",
+        "complaint_fact_cell_summary", "complaint_fact_cell_summary_update",
     ),
     "suggestion_fact": ("suggestion_fact_link", "suggestion_fact_link_update"),
 }  # fmt: skip

@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.analytics import tables
@@ -113,13 +113,33 @@ async def apply_events(
 
 
 async def snapshot(sm: async_sessionmaker[AsyncSession]) -> dict[str, list[tuple[Any, ...]]]:
-    """Return every model table's rows (without ``updated_at``), sorted."""
+    """Return every model table's rows (without ``updated_at``), sorted.
+
+    A cell's surrogate ``cell_id`` (0015: given in the order cells are met) is replaced by
+    the cell's six values, so that two models holding the same figures compare equal;
+    ``complaint_cell`` itself is left out (it also keeps the cells of a complaint's earlier
+    states, e.g. before routing, which hold no rows).
+    """
     out: dict[str, list[tuple[Any, ...]]] = {}
     async with sm() as session, session.begin():
+        k = tables.complaint_cell
+        cells = {
+            cell_id: tuple(dims)
+            for cell_id, dims in (await session.execute(select(k.c.cell_id, k.c.dims))).all()
+        }
         for t in tables.MODEL_TABLES:
+            if t is k:
+                continue
             cols = [c for c in t.c if c.name != "updated_at"]
             rows = (await session.execute(t.select().with_only_columns(*cols))).all()
-            out[t.name] = sorted((tuple(r) for r in rows), key=repr)
+            names = [c.name for c in cols]
+            out[t.name] = sorted(
+                (
+                    tuple(cells[v] if n == "cell_id" else v for n, v in zip(names, r, strict=True))
+                    for r in rows
+                ),
+                key=repr,
+            )
     return out
 
 
