@@ -12,9 +12,10 @@ the reports whose name contains one of the texts (with ``--matrix``: the matrix 
 name contains one); ``--matrix`` times every report with no filter and with one value filter
 on each of the seven dimensions (and trend, types and cross *by* each dimension), over two
 years and the last 30 days, as tables, then lists the cells over 200 ms. With
-``--database-url`` the database is upgraded to the latest migration first and the repeat
-link tables and the cross month cells are vacuumed (a fresh backfill in a migration leaves
-the visibility map unset, so index-only scans would visit the heap until autovacuum runs).
+``--database-url`` the database is upgraded to the latest migration first and the tables a
+migration backfills (repeat links, cross month cells, pair and cell summaries, suggestion
+links) are vacuumed (a fresh backfill in a migration leaves the visibility map unset, so
+index-only scans would visit the heap until autovacuum runs).
 
 1. Creates a scratch database (dropped at the end) with analytics' migrations and loads
    ``--complaints`` synthetic complaints (services/analytics/synthetic.py distributions:
@@ -635,7 +636,9 @@ async def main() -> None:
                           "complaint_repeat_dim_link", "complaint_repeat_dim_month",
                           "complaint_month_cross", "complaint_month_pair",
                           "complaint_month_pair_totals", "complaint_month_pair_remedy",
-                          "complaint_month_pair_hist", "suggestion_link"):  # fmt: skip
+                          "complaint_month_pair_hist", "complaint_cell",
+                          "complaint_month_cell_totals", "complaint_month_cell_remedy",
+                          "complaint_month_cell_hist", "suggestion_link"):  # fmt: skip
                 if await conn.fetchval("SELECT to_regclass($1)", f"analytics.{table}"):
                     await conn.execute(f"VACUUM ANALYZE analytics.{table}")
         finally:

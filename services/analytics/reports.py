@@ -1077,8 +1077,8 @@ class _BucketValues:
     bucket of a rank and the rank's offset inside it are known; the value itself is read
     from the fact table through the expression index ``complaint_fact_<measure>_bucket_idx``
     (bucket, value, day): the first and last value of the bucket, and only when they differ,
-    the value at the offset. With ``slices`` (one or two ``(dimension, values)``: the
-    per-dimension or per-pair summaries' filter) every lookup carries the value conditions,
+    the value at the offset. With ``slices`` (one or more ``(dimension, values)``: the
+    per-dimension, pair or cell summaries' filter) every lookup carries the value conditions,
     which the bucket indexes answer index-only (the dimensions are INCLUDE columns). The
     lookups read every whole day of ``days`` from the facts (for the pair summaries that
     includes the days outside their whole months: never pass those as ``edges`` too, they
