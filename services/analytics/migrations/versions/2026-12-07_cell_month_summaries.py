@@ -151,26 +151,28 @@ CREATE TABLE analytics.complaint_month_cell_hist (
     ]
 
 
-#: The cell id of six values, the cell added when new (a concurrent writer adding the same
-#: cell makes the insert do nothing; the second lookup then finds its row).
+#: The cell id of six values, the cell added when new. Writers run at READ COMMITTED: a
+#: concurrent writer adding the same cell makes the insert wait and then do nothing, and the
+#: second lookup (a new snapshot) finds its row. (Under REPEATABLE READ the insert would raise
+#: a serialization failure instead, which the consumer retries.)
 CELL_ID_FN = f"""
 CREATE FUNCTION analytics.complaint_cell_id(value_dims text[]) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
-    found integer;
+    cell integer;
 BEGIN
-    SELECT k.cell_id INTO found FROM analytics.complaint_cell AS k WHERE k.dims = value_dims;
-    IF found IS NULL THEN
+    SELECT k.cell_id INTO cell FROM analytics.complaint_cell AS k WHERE k.dims = value_dims;
+    IF cell IS NULL THEN
         INSERT INTO analytics.complaint_cell ({", ".join(DIMS.values())})
         VALUES ({", ".join(f"value_dims[{i + 1}]" for i in range(len(DIMS)))})
         ON CONFLICT (dims) DO NOTHING
-        RETURNING cell_id INTO found;
-        IF found IS NULL THEN
-            SELECT k.cell_id INTO found FROM analytics.complaint_cell AS k
+        RETURNING cell_id INTO cell;
+        IF cell IS NULL THEN
+            SELECT k.cell_id INTO cell FROM analytics.complaint_cell AS k
             WHERE k.dims = value_dims;
         END IF;
     END IF;
-    RETURN found;
+    RETURN cell;
 END $$;
 """
 
