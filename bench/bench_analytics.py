@@ -288,6 +288,8 @@ async def time_reports(
         tz=TZ,
     )
 
+    all_phone_or_web = reports.Filters(values={"channel": ("phone", "web")}, tz=TZ)
+
     def trend(f: reports.Filters, g: reports.Granularity) -> Callable[[Any], Awaitable[Any]]:
         return lambda s: reports.trend(session=s, filters=f, granularity=g)
 
@@ -318,6 +320,15 @@ async def time_reports(
         ("repeats, 1 year from 09:00", lambda s: reports.repeats(session=s, filters=year_9am)),
         ("repeats, 2nd of a month to the 28th, 6 months",
          lambda s: reports.repeats(session=s, filters=partial_months)),
+        # Repeats with filters the links do not hold (two dimensions; several values of one):
+        # the pass in customer order over the facts (docs/analytics.md, fourteenth round).
+        ("repeats, phone + P3, 2 years",
+         lambda s: reports.repeats(session=s, filters=all_phone_p3)),
+        ("repeats, phone or web, 2 years",
+         lambda s: reports.repeats(session=s, filters=all_phone_or_web)),
+        ("cross region x product line, phone or web, 2 years",
+         lambda s: reports.cross(
+             session=s, filters=all_phone_or_web, rows="region", cols="product_line")),
         ("repeats, 2nd of a month to the 28th, 6 months (fact table)",
          lambda s: reports._repeats_from_facts(session=s, filters=partial_months)),
         ("repeats, 2 years (fact table)",

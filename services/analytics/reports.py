@@ -1494,7 +1494,8 @@ async def cross(
     ``complaint_day_dims`` for whole local days and two of its four dimensions; the month
     cells per pair of 0012 plus the facts of the partial months at the range's edges for the
     15 other pairs of the seven dimensions (product line, region or branch with any other)
-    over whole local days without value filters (:func:`_cross_cells`); otherwise the facts
+    over whole local days without value filters, and with value filters the monthly cell
+    summaries of 0015 likewise (:func:`_cross_cells`); otherwise the facts
     (:func:`_cross_from_facts`).
 
     Raises:
@@ -1673,13 +1674,23 @@ def _cross_cells(filters: Filters, rows: str, cols: str) -> Any | None:
     days). Exact: the cells are kept by the trigger in the writing transaction, and the month
     of a complaint is the month of its local receipt day.
 
+    With value filters (since the fourteenth round), when the filters, the rows and the
+    columns are all among the six dimensions of the cell summaries (0015) and the range
+    holds a whole month: the whole months from ``complaint_month_cell_totals`` of the cells
+    holding an accepted value of every filter, grouped by the cells' values, the edge days
+    from the facts with the same value conditions.
+
     Returns:
         A query of rows ``(r, c, n, done, on_time)`` in row, column order (labels as
         :data:`DIMENSIONS`), or None.
     """
-    if any(accepted for accepted in filters.values.values()):
-        return None
-    if (rows, cols) in tables.CROSS_PAIRS:
+    active = {name: accepted for name, accepted in filters.values.items() if accepted}
+    cell_dims = tables.CELL_SUMMARY_DIMENSIONS
+    if active:
+        if not set(active) | {rows, cols} <= set(cell_dims):
+            return None
+        a, b = rows, cols
+    elif (rows, cols) in tables.CROSS_PAIRS:
         a, b = rows, cols
     elif (cols, rows) in tables.CROSS_PAIRS:
         a, b = cols, rows
@@ -1689,10 +1700,30 @@ def _cross_cells(filters: Filters, rows: str, cols: str) -> Any | None:
     if days is None:
         return None
     months, strips = _month_split(*days)
+    if active and months is None:
+        return None
     col_a = f.c[tables.CROSS_PAIR_DIMENSIONS[a]]
     col_b = f.c[tables.CROSS_PAIR_DIMENSIONS[b]]
     parts: list[Any] = []
-    if months is not None:
+    if months is not None and active:
+        k, ct = tables.complaint_cell, tables.complaint_month_cell_totals
+        conds = [k.c[cell_dims[d]].in_(v) for d, v in active.items()]
+        if months[0] is not None:
+            conds.append(ct.c.month >= months[0])
+        if months[1] is not None:
+            conds.append(ct.c.month < months[1])
+        parts.append(
+            select(
+                k.c[cell_dims[a]].label("va"),
+                k.c[cell_dims[b]].label("vb"),
+                ct.c.n.label("n"),
+                ct.c.res_done.label("done"),
+                ct.c.res_on_time.label("on_time"),
+            )
+            .select_from(ct.join(k, ct.c.cell_id == k.c.cell_id))
+            .where(*conds)
+        )
+    elif months is not None:
         conds: list[ColumnElement[bool]] = [mp.c.pair == f"{a}:{b}"]
         if months[0] is not None:
             conds.append(mp.c.month >= months[0])
@@ -1709,6 +1740,7 @@ def _cross_cells(filters: Filters, rows: str, cols: str) -> Any | None:
         )
     for lo, hi in strips:
         conds = [f.c.received_day.is_not(None)]
+        conds += [FILTER_COLUMNS[name].in_(v) for name, v in active.items()]
         if lo is not None:
             conds.append(f.c.received_day >= lo)
         if hi is not None:
