@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -1285,6 +1285,21 @@ async def _edge_figures(
     return totals, buckets, remedies
 
 
+def _cell_conditions(
+    slices: Iterable[tuple[str, tuple[str, ...]]],
+) -> list[ColumnElement[bool]]:
+    """Conditions on ``complaint_cell``: the cells holding an accepted value of every filter.
+
+    Args:
+        slices: ``(dimension, accepted values)`` on :data:`tables.CELL_SUMMARY_DIMENSIONS`.
+
+    Raises:
+        KeyError: a dimension without cell summaries (branch).
+    """
+    k = tables.complaint_cell
+    return [k.c[tables.CELL_SUMMARY_DIMENSIONS[d]].in_(v) for d, v in slices]
+
+
 async def _handling_from_summaries(
     *,
     session: AsyncSession,
@@ -1370,10 +1385,7 @@ async def _handling_from_summaries(
                     table.c.value_b.in_(slices[1][1]),
                 ]
             else:
-                k = tables.complaint_cell
-                cells = select(k.c.cell_id).where(
-                    *[k.c[tables.CELL_SUMMARY_DIMENSIONS[d]].in_(v) for d, v in slices]
-                )
+                cells = select(tables.complaint_cell.c.cell_id).where(*_cell_conditions(slices))
                 conds.append(table.c.cell_id.in_(cells))
             if months[0] is not None:
                 conds.append(table.c.month >= months[0])
@@ -1707,7 +1719,7 @@ def _cross_cells(filters: Filters, rows: str, cols: str) -> Any | None:
     parts: list[Any] = []
     if months is not None and active:
         k, ct = tables.complaint_cell, tables.complaint_month_cell_totals
-        conds = [k.c[cell_dims[d]].in_(v) for d, v in active.items()]
+        conds = _cell_conditions(active.items())
         if months[0] is not None:
             conds.append(ct.c.month >= months[0])
         if months[1] is not None:
