@@ -726,6 +726,57 @@ complaint_month_cell_hist = Table(
     ),
 )  # fmt: skip
 
+# --- complaints in customer order, narrow (migration 0016) -----------------------------------
+#
+# Kept by the row trigger ``complaint_fact_customer_cell`` in the writing transaction; the
+# repeat report with any value filters on the six cell dimensions reads it
+# (``reports._repeats_from_customer_cells``).
+
+#: An integer id per customer key (never deleted).
+complaint_customer = Table(
+    "complaint_customer",
+    metadata,
+    Column("customer_id", Integer, Identity(always=True), primary_key=True),
+    Column("customer_key", Text, nullable=False),
+    UniqueConstraint("customer_key", name="complaint_customer_key_key"),
+)
+#: A small integer id per category label (``unclassified`` for none; never deleted).
+complaint_category = Table(
+    "complaint_category",
+    metadata,
+    Column("category_id", SmallInteger, Identity(always=True), primary_key=True),
+    Column("category", Text, nullable=False),
+    UniqueConstraint("category", name="complaint_category_category_key"),
+)
+#: One row per complaint whose customer key, receipt instant and receipt day are known.
+#: Partitioned by hash of ``customer_id`` (two partitions, ``complaint_customer_cell_p0``
+#: and ``_p1``, created by the migration; keep them when autogenerating); the customer index
+#: INCLUDEs the other columns but the complaint id, so the report reads it index-only in
+#: customer order.
+complaint_customer_cell = Table(
+    "complaint_customer_cell",
+    metadata,
+    Column("customer_id", Integer, nullable=False),
+    Column("complaint_id", UUID(as_uuid=False), nullable=False),
+    Column("cell_id", Integer, nullable=False),
+    Column("category_id", SmallInteger, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("complaint_id", "customer_id", name="complaint_customer_cell_pkey"),
+    postgresql_partition_by="HASH (customer_id)",
+)
+#: Migration 0016: the complaints without a customer key (the repeat report subtracts them
+#: from the summaries' counts).
+Index(
+    "complaint_fact_unkeyed_idx",
+    complaint_fact.c.received_day,
+    postgresql_where=text("customer_key IS NULL AND received_day IS NOT NULL"),
+)
+Index(
+    "complaint_customer_cell_customer_idx",
+    complaint_customer_cell.c.customer_id,
+    postgresql_include=["cell_id", "category_id", "received_at"],
+)
+
 # --- suggestion participants (migration 0013) ----------------------------------------------
 #
 # Kept by the row trigger ``suggestion_fact_link`` on ``suggestion_fact`` in the writing
@@ -785,12 +836,15 @@ MODEL_TABLES = (
     complaint_month_cell_totals,
     complaint_month_cell_remedy,
     complaint_month_cell_hist,
+    complaint_customer,
+    complaint_category,
+    complaint_customer_cell,
 )
 
 
 #: The row triggers on the fact tables, per table: each keeps derived tables (daily and
 #: per-dimension summaries 0004/0006, repeat links 0008/0010, cross cells 0012, pair
-#: summaries 0014, cell summaries 0015, suggestion links 0013) that
+#: summaries 0014, cell summaries 0015, customer cells 0016, suggestion links 0013) that
 #: :data:`SUMMARY_BACKFILLS` recompute from the facts. A test checks this names every
 #: trigger on the two tables, so that a new trigger is either added here with its backfill
 #: or never turned off.
@@ -802,6 +856,7 @@ SUMMARY_TRIGGERS: dict[str, tuple[str, ...]] = {
         "complaint_fact_month_pair", "complaint_fact_month_pair_update",
         "complaint_fact_pair_summary", "complaint_fact_pair_summary_update",
         "complaint_fact_cell_summary", "complaint_fact_cell_summary_update",
+        "complaint_fact_customer_cell", "complaint_fact_customer_cell_update",
     ),
     "suggestion_fact": ("suggestion_fact_link", "suggestion_fact_link_update"),
 }  # fmt: skip

@@ -115,27 +115,40 @@ async def apply_events(
 async def snapshot(sm: async_sessionmaker[AsyncSession]) -> dict[str, list[tuple[Any, ...]]]:
     """Return every model table's rows (without ``updated_at``), sorted.
 
-    A cell's surrogate ``cell_id`` (0015: given in the order cells are met) is replaced by
-    the cell's six values, so that two models holding the same figures compare equal;
-    ``complaint_cell`` itself is left out (it also keeps the cells of a complaint's earlier
-    states, e.g. before routing, which hold no rows).
+    Surrogate ids are replaced by what they stand for, so that two models holding the same
+    figures compare equal: a cell's ``cell_id`` (0015: given in the order cells are met) by
+    the cell's six values, a ``customer_id`` (0016) by the customer key and a
+    ``category_id`` (0016) by the category label. The id tables themselves
+    (``complaint_cell``, ``complaint_customer``, ``complaint_category``) are left out: they
+    also keep the ids of a complaint's earlier states (e.g. the cell before routing), which
+    hold no rows.
     """
     out: dict[str, list[tuple[Any, ...]]] = {}
     async with sm() as session, session.begin():
-        k = tables.complaint_cell
-        cells = {
-            cell_id: tuple(dims)
-            for cell_id, dims in (await session.execute(select(k.c.cell_id, k.c.dims))).all()
+        k, c, g = tables.complaint_cell, tables.complaint_customer, tables.complaint_category
+        ids: dict[str, dict[Any, Any]] = {
+            "cell_id": {
+                cell_id: tuple(dims)
+                for cell_id, dims in (await session.execute(select(k.c.cell_id, k.c.dims))).all()
+            },
+            "customer_id": dict(
+                (await session.execute(select(c.c.customer_id, c.c.customer_key))).all()
+            ),
+            "category_id": dict(
+                (await session.execute(select(g.c.category_id, g.c.category))).all()
+            ),
         }
         for t in tables.MODEL_TABLES:
-            if t is k:
+            if t is k or t is c or t is g:
                 continue
-            cols = [c for c in t.c if c.name != "updated_at"]
+            cols = [col for col in t.c if col.name != "updated_at"]
             rows = (await session.execute(t.select().with_only_columns(*cols))).all()
-            names = [c.name for c in cols]
+            names = [col.name for col in cols]
             out[t.name] = sorted(
                 (
-                    tuple(cells[v] if n == "cell_id" else v for n, v in zip(names, r, strict=True))
+                    tuple(
+                        ids[n][v] if n in ids else v for n, v in zip(names, r, strict=True)
+                    )
                     for r in rows
                 ),
                 key=repr,

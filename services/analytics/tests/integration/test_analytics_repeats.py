@@ -28,6 +28,7 @@ TABLES = (
     "complaint_repeat_month",
     "complaint_repeat_dim_link",
     "complaint_repeat_dim_month",
+    "complaint_customer_cell",
 )
 #: Filter name -> fact column (as ``reports.FILTER_COLUMNS``).
 DIMS = {name: col.name for name, col in reports.FILTER_COLUMNS.items()}
@@ -64,6 +65,7 @@ async def _assert_recomputation_equal(sm: Any) -> None:
     async with sm() as session, session.begin():
         await session.execute(text("SELECT analytics.complaint_repeat_backfill()"))
         await session.execute(text("SELECT analytics.complaint_repeat_dim_backfill()"))
+        await session.execute(text("SELECT analytics.complaint_customer_cell_backfill()"))
     assert await _tables(sm) == live
 
 
@@ -115,6 +117,42 @@ async def _common_values(sm: Any, per_dim: int = 2) -> dict[str, list[str]]:
             )
             out[name] = [r[0] for r in rows]
     return out
+
+
+async def _assert_filtered_reports_equal(sm: Any) -> int:
+    """Several values, several dimensions, ``min_complaints`` 2 and 3: the customer cells
+    of 0016 (and the fact pass with a branch) equal the facts over every range."""
+    common = await _common_values(sm)
+    shapes: list[dict[str, tuple[str, ...]]] = [
+        {},
+        {"channel": tuple(common["channel"])},
+        {"category": tuple(common["category"])},
+        {"channel": tuple(common["channel"][:1]), "priority": tuple(common["priority"][:1])},
+        {"channel": tuple(common["channel"]), "region": tuple(common["region"][:1]),
+         "department": tuple(common["department"])},
+        {"product_line": tuple(common["product_line"][:1]),
+         "category": tuple(common["category"])},
+        {"channel": ("no-such-channel", *common["channel"][:1]),
+         "priority": tuple(common["priority"])},
+        {"channel": ("no-such-channel",), "priority": tuple(common["priority"])},
+        {"branch": tuple(common["branch"][:1]), "channel": tuple(common["channel"])},
+    ]  # fmt: skip
+    seen = 0
+    async with sm() as session, session.begin():
+        for values in shapes:
+            for lo, hi in _ranges():
+                for m in (2, 3, 4):
+                    if m == 2 and len(values) == 1 and len(next(iter(values.values()))) == 1:
+                        continue  # the 0010 links (tested above)
+                    flt = reports.Filters(from_=lo, to=hi, values=values, tz=TZ)
+                    got = await reports.repeats(session=session, filters=flt, min_complaints=m)
+                    want = await reports._repeats_from_facts(
+                        session=session, filters=flt, min_complaints=m
+                    )
+                    assert got == want, (values, lo, hi, m)
+                    assert list(got.by_category) == list(want.by_category), (values, lo, hi, m)
+                    seen += got.repeat_customers
+    return seen
 
 
 async def _assert_value_reports_equal(sm: Any) -> dict[str, int]:
@@ -205,32 +243,25 @@ async def test_links_follow_changes_and_deletions(model_sm: Any, apply: Any) -> 
     assert await _assert_reports_equal(model_sm) > 0
     seen = await _assert_value_reports_equal(model_sm)
     assert all(seen[name] > 0 for name in ("channel", "region", "branch")), seen
+    assert await _assert_filtered_reports_equal(model_sm) > 0
     # Deleting every fact empties the tables (cells at 0 are removed).
     async with model_sm() as session, session.begin():
         await session.execute(text("DELETE FROM analytics.complaint_fact"))
     assert await _tables(model_sm) == {t: [] for t in TABLES}
 
 
-async def test_other_thresholds_and_several_values_read_the_facts(
+async def test_other_thresholds_and_several_values_equal_the_facts(
     model_sm: Any, apply: Any
 ) -> None:
-    """``min_complaints`` > 2, several values and several dimensions keep the fact pass."""
-    await apply(model_sm, _events(120, seed=41, customers=15))
+    """``min_complaints`` > 2, several values and several dimensions (the customer cells of
+    0016) equal the fact pass, and a threshold above 2 finds fewer repeat customers."""
+    await apply(model_sm, _events(160, seed=41, customers=60))
+    await _assert_recomputation_equal(model_sm)
+    assert await _assert_filtered_reports_equal(model_sm) > 0
     async with model_sm() as session, session.begin():
         flt = reports.Filters(tz=TZ)
         three = await reports.repeats(session=session, filters=flt, min_complaints=3)
         two = await reports.repeats(session=session, filters=flt)
-        assert three.repeat_customers <= two.repeat_customers
-        assert three == await reports._repeats_from_facts(
-            session=session, filters=flt, min_complaints=3
-        )
-        for values in (
-            {"channel": ("phone",)},
-            {"channel": ("phone", "web")},
-            {"channel": ("phone",), "priority": ("P3",)},
-            {"channel": ("phone",), "category": ()},
-        ):
-            flt = reports.Filters(values=values, tz=TZ)
-            assert await reports.repeats(session=session, filters=flt) == (
-                await reports._repeats_from_facts(session=session, filters=flt)
-            ), values
+        assert 0 < three.repeat_customers < two.repeat_customers
+        assert three.customers == two.customers
+        assert three.complaints == two.complaints
