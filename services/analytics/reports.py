@@ -18,7 +18,7 @@ import asyncio
 import math
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from types import SimpleNamespace
 from typing import Any, Literal
@@ -2144,6 +2144,7 @@ async def _repeats_from_customer_cells(
     - otherwise per customer one count per category of the selected cells.
 
     Args:
+        session: the report's session.
         filters: the range and value filters (only the six cell dimensions).
         min_complaints: the threshold of a repeat customer (2 or more).
 
@@ -2157,9 +2158,8 @@ async def _repeats_from_customer_cells(
     labels_query = select(g.c.category_id, g.c.category)
     if active:
         k = tables.complaint_cell
-        cells = (
-            await session.execute(select(k.c.cell_id, k.c.category).where(*_cell_conditions(active)))
-        ).all()
+        query = select(k.c.cell_id, k.c.category).where(*_cell_conditions(active))
+        cells = (await session.execute(query)).all()
         if not cells:
             return RepeatsReport(
                 complaints=0,
@@ -2172,8 +2172,11 @@ async def _repeats_from_customer_cells(
             )
         conds.append("cell_id = ANY(:cells)")
         params["cells"] = [cell_id for cell_id, _ in cells]
-        labels_query = labels_query.where(g.c.category.in_({c or "unclassified" for _, c in cells}))
-    labels: dict[int, str] = {r.category_id: r.category for r in await session.execute(labels_query)}
+        shown = {c or "unclassified" for _, c in cells}
+        labels_query = labels_query.where(g.c.category.in_(shown))
+    labels: dict[int, str] = {
+        r.category_id: r.category for r in await session.execute(labels_query)
+    }
     if filters.from_ is not None:
         conds.append("received_at >= :from_")
         params["from_"] = filters.from_
@@ -2192,7 +2195,9 @@ async def _repeats_from_customer_cells(
         sql = (
             "SELECT CASE WHEN n < :m THEN n END AS small, CASE WHEN n < :m THEN lo END AS lo, "
             "CASE WHEN n < :m THEN hi END AS hi, count(*) AS customers, sum(n) AS complaints "
-            "FROM (SELECT count(*) AS n, min(category_id) AS lo, max(category_id) AS hi "
+            "FROM (SELECT count(*) AS n, min(category_id) AS lo, "
+            # Below a threshold of 2 a customer has one complaint: no largest id needed.
+            f"{'max(category_id)' if min_complaints == 3 else 'NULL::smallint'} AS hi "
             f"{rows_sql} GROUP BY customer_id) AS c GROUP BY 1, 2, 3"
         )
     else:
@@ -2205,8 +2210,10 @@ async def _repeats_from_customer_cells(
                 for cid in labels
             )
             + " FROM (SELECT count(*) AS n"
-            + "".join(f", count(*) FILTER (WHERE category_id = {int(cid)}) AS c{int(cid)}"
-                      for cid in labels)  # fmt: skip
+            + "".join(
+                f", count(*) FILTER (WHERE category_id = {int(cid)}) AS c{int(cid)}"
+                for cid in labels
+            )
             + f" {rows_sql} GROUP BY customer_id) AS c"
         )
     async with (
@@ -2229,7 +2236,7 @@ async def _repeats_from_customer_cells(
         (r,) = result
         rc, rn = int(r.rc), int(r.rn)
         counts = {label: int(r._mapping[f"r{int(cid)}"]) for cid, label in labels.items()}
-    by_category = dict(sorted(((c, v) for c, v in counts.items() if v), key=lambda i: (-i[1], i[0])))
+    ranked = sorted(((c, v) for c, v in counts.items() if v), key=lambda i: (-i[1], i[0]))
     return RepeatsReport(
         complaints=complaints,
         customers=customers,
@@ -2237,7 +2244,7 @@ async def _repeats_from_customer_cells(
         repeat_customers=rc,
         repeat_complaints=rn,
         repeat_share=_rate(rn, complaints),
-        by_category=by_category,
+        by_category=dict(ranked),
     )
 
 
@@ -2252,40 +2259,84 @@ async def _keyed_counts_by_category(
     through the partial index ``complaint_fact_unkeyed_idx`` (0016; few: intake records a
     customer for nearly every complaint).
 
+    A range that starts or ends inside a day adds the parts of those edge days, counted
+    from the facts (:meth:`Filters.split_days`; a day's rows through the day indexes).
+
     Returns:
         ``{category label: complaints}`` (``unclassified`` for none), or None when the
-        summaries cannot serve the range (not whole local days, or value filters and no
-        whole month).
+        summaries cannot serve the range (value filters and no whole month).
     """
     active = any(accepted for accepted in filters.values.values())
-    counts: dict[str, int] = {}
-    if active:
-        query = _cross_cells(filters, "category", "channel")
-        if query is None:
-            return None
-        for r in (await session.execute(query)).all():
-            counts[r.r] = counts.get(r.r, 0) + int(r.n)
-    else:
-        days = filters.day_range()
-        if days is None:
-            return None
-        conds: list[ColumnElement[bool]] = [dt.c.dim == "category"]
-        if days[0] is not None:
-            conds.append(dt.c.day >= days[0])
-        if days[1] is not None:
-            conds.append(dt.c.day <= days[1])
-        value = _dim_totals_value("category")
-        query = select(value.label("c"), _int_sum(dt.c.n).label("n")).where(*conds).group_by(value)
-        counts = {r.c: int(r.n) for r in (await session.execute(query)).all()}
     label = func.coalesce(f.c.category, literal_column("'unclassified'"))
-    unkeyed = (
-        select(label.label("c"), func.count().label("n"))
-        .where(*filters.where(), f.c.customer_key.is_(None))
-        .group_by(label)
-    )
-    for r in (await session.execute(unkeyed)).all():
-        counts[r.c] = counts.get(r.c, 0) - int(r.n)
+    counts: dict[str, int] = {}
+    (first, last), edges = filters.split_days()
+    zone = ZoneInfo(filters.tz)
+    whole = first is None or last is None or first <= last
+    if whole:
+        days = (first, last)
+        if active:
+            query = _cross_cells(
+                replace(
+                    filters,
+                    from_=None if first is None else datetime.combine(first, time(0), zone),
+                    to=None if last is None else datetime.combine(
+                        last + timedelta(days=1), time(0), zone),
+                ),
+                "category",
+                "channel",
+            )  # fmt: skip
+            if query is None:
+                return None
+            for r in (await session.execute(query)).all():
+                counts[r.r] = counts.get(r.r, 0) + int(r.n)
+        else:
+            counts = await _category_counts_from_days(session=session, days=days)
+    elif active:
+        return None
+    for edge in edges:
+        conds = [
+            f.c.received_day == edge.day,
+            f.c.customer_key.is_not(None),
+            *[FILTER_COLUMNS[name].in_(v) for name, v in filters.values.items() if v],
+        ]
+        if edge.from_ is not None:
+            conds.append(f.c.received_at >= edge.from_)
+        if edge.to is not None:
+            conds.append(f.c.received_at < edge.to)
+        query = select(label.label("c"), func.count().label("n")).where(*conds).group_by(label)
+        for r in (await session.execute(query)).all():
+            counts[r.c] = counts.get(r.c, 0) + int(r.n)
+    if whole:
+        # The whole days' summaries count complaints without a customer key too.
+        unkeyed_filters = Filters(values=filters.values, tz=filters.tz)
+        conds = [*unkeyed_filters.where(), f.c.customer_key.is_(None)]
+        if first is not None:
+            conds.append(f.c.received_day >= first)
+        if last is not None:
+            conds.append(f.c.received_day <= last)
+        unkeyed = select(label.label("c"), func.count().label("n")).where(*conds).group_by(label)
+        for r in (await session.execute(unkeyed)).all():
+            counts[r.c] = counts.get(r.c, 0) - int(r.n)
     return counts
+
+
+async def _category_counts_from_days(
+    *, session: AsyncSession, days: tuple[date | None, date | None]
+) -> dict[str, int]:
+    """All complaints per category label over local days, from the daily dimension totals.
+
+    Args:
+        session: the report's session.
+        days: ``(first, last)``, inclusive, None = open (0006's ``complaint_day_dim_totals``).
+    """
+    conds: list[ColumnElement[bool]] = [dt.c.dim == "category"]
+    if days[0] is not None:
+        conds.append(dt.c.day >= days[0])
+    if days[1] is not None:
+        conds.append(dt.c.day <= days[1])
+    value = _dim_totals_value("category")
+    query = select(value.label("c"), _int_sum(dt.c.n).label("n")).where(*conds).group_by(value)
+    return {r.c: int(r.n) for r in (await session.execute(query)).all()}
 
 
 async def _repeats_from_facts(

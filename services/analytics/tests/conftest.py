@@ -146,9 +146,7 @@ async def snapshot(sm: async_sessionmaker[AsyncSession]) -> dict[str, list[tuple
             names = [col.name for col in cols]
             out[t.name] = sorted(
                 (
-                    tuple(
-                        ids[n][v] if n in ids else v for n, v in zip(names, r, strict=True)
-                    )
+                    tuple(ids[n][v] if n in ids else v for n, v in zip(names, r, strict=True))
                     for r in rows
                 ),
                 key=repr,

@@ -1,13 +1,15 @@
-"""Repeat complaints from the customer links and month cells (migrations 0008, 0010), real
-PostgreSQL.
+"""Repeat complaints from the customer links and month cells (migrations 0008, 0010) and
+the customer-ordered rows (0016), real PostgreSQL.
 
 The links and cells kept by the triggers (over all of a customer's complaints, 0008, and
-per dimension value, 0010) must equal a recomputation from the fact rows after any stream
-(random order, duplicates, deletions, a changed customer, receipt, category or any other
-filter dimension), and the report read from them must equal the fact-table computation
-(``_repeats_from_facts``) without a value filter and with one value of each of the seven
-filter dimensions, for every kind of range: open, whole months, ranges starting or ending
-inside a month or inside a day, ranges inside one month, across two months.
+per dimension value, 0010) and the rows of ``complaint_customer_cell`` (0016) must equal a
+recomputation from the fact rows after any stream (random order, duplicates, deletions, a
+changed customer, receipt, category or any other filter dimension), and the report read
+from them must equal the fact-table computation (``_repeats_from_facts``) without a value
+filter and with one value of each of the seven filter dimensions (the links), and with
+several values, several dimensions and thresholds 2 to 4 (0016), for every kind of range:
+open, whole months, ranges starting or ending inside a month or inside a day, ranges
+inside one month, across two months.
 """
 
 from __future__ import annotations
