@@ -2084,8 +2084,8 @@ async def repeats(
     - otherwise, when every value filter is on one of the six cell dimensions (not branch):
       the narrow customer-ordered rows of migration 0016, grouped per customer in parallel
       (:func:`_repeats_from_customer_cells`);
-    - with a branch filter together with others: one pass over the facts in customer order
-      (:func:`_repeats_from_facts`; a branch has few complaints).
+    - with a branch filter (several values, or with other filters): one pass over the
+      facts in customer order (:func:`_repeats_from_facts`; a branch has few complaints).
 
     Raises:
         InvalidReportQuery: ``min_complaints`` below 2.
@@ -2172,7 +2172,7 @@ async def _repeats_from_customer_cells(
             )
         conds.append("cell_id = ANY(:cells)")
         params["cells"] = [cell_id for cell_id, _ in cells]
-        shown = {c or "unclassified" for _, c in cells}
+        shown = {"unclassified" if c is None else c for _, c in cells}
         labels_query = labels_query.where(g.c.category.in_(shown))
     labels: dict[int, str] = {
         r.category_id: r.category for r in await session.execute(labels_query)

@@ -740,11 +740,11 @@ complaint_customer = Table(
     Column("customer_key", Text, nullable=False),
     UniqueConstraint("customer_key", name="complaint_customer_key_key"),
 )
-#: A small integer id per category label (``unclassified`` for none; never deleted).
+#: An integer id per category label (``unclassified`` for none; never deleted).
 complaint_category = Table(
     "complaint_category",
     metadata,
-    Column("category_id", SmallInteger, Identity(always=True), primary_key=True),
+    Column("category_id", Integer, Identity(always=True), primary_key=True),
     Column("category", Text, nullable=False),
     UniqueConstraint("category", name="complaint_category_category_key"),
 )
@@ -759,7 +759,7 @@ complaint_customer_cell = Table(
     Column("customer_id", Integer, nullable=False),
     Column("complaint_id", UUID(as_uuid=False), nullable=False),
     Column("cell_id", Integer, nullable=False),
-    Column("category_id", SmallInteger, nullable=False),
+    Column("category_id", Integer, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("complaint_id", "customer_id", name="complaint_customer_cell_pkey"),
     postgresql_partition_by="HASH (customer_id)",

@@ -11,7 +11,7 @@ Links cannot serve them: which complaints of a customer are neighbours depends o
 This revision keeps what such a pass reads, narrow and in customer order:
 
 - ``complaint_customer``: an integer id per customer key (a key is never deleted);
-- ``complaint_category``: a small integer id per category label (``unclassified`` for none);
+- ``complaint_category``: an integer id per category label (``unclassified`` for none);
 - ``complaint_customer_cell``: one row per complaint whose customer key, receipt instant and
   local receipt day are known: the customer id, the complaint id, the complaint's cell of
   six dimensions (``complaint_cell`` of 0015), its category id and its receipt instant.
@@ -76,7 +76,7 @@ CREATE TABLE analytics.complaint_customer (
 )""",
     """
 CREATE TABLE analytics.complaint_category (
-    category_id smallint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    category_id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     category text NOT NULL CONSTRAINT complaint_category_category_key UNIQUE
 )""",
     """
@@ -84,7 +84,7 @@ CREATE TABLE analytics.complaint_customer_cell (
     customer_id integer NOT NULL,
     complaint_id uuid NOT NULL,
     cell_id integer NOT NULL,
-    category_id smallint NOT NULL,
+    category_id integer NOT NULL,
     received_at timestamptz NOT NULL,
     CONSTRAINT complaint_customer_cell_pkey PRIMARY KEY (complaint_id, customer_id)
 ) PARTITION BY HASH (customer_id)""",
@@ -161,18 +161,24 @@ CREATE FUNCTION analytics.complaint_customer_cell_backfill() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     TRUNCATE analytics.complaint_customer_cell;
+    -- Only the keys not yet known: an insert that meets a conflict would still use up an
+    -- identity value, and a rebuild runs this every time.
     INSERT INTO analytics.complaint_customer (customer_key)
     SELECT DISTINCT f.customer_key FROM analytics.complaint_fact AS f
-    WHERE {_has("f")} ORDER BY 1
-    ON CONFLICT (customer_key) DO NOTHING;
+    WHERE {_has("f")} AND NOT EXISTS (
+        SELECT FROM analytics.complaint_customer AS k WHERE k.customer_key = f.customer_key)
+    ORDER BY 1;
     INSERT INTO analytics.complaint_category (category)
     SELECT DISTINCT COALESCE(f.category, 'unclassified') FROM analytics.complaint_fact AS f
-    WHERE {_has("f")} ORDER BY 1
-    ON CONFLICT (category) DO NOTHING;
+    WHERE {_has("f")} AND NOT EXISTS (
+        SELECT FROM analytics.complaint_category AS g
+        WHERE g.category = COALESCE(f.category, 'unclassified'))
+    ORDER BY 1;
     INSERT INTO analytics.complaint_cell ({", ".join(CELL_COLUMNS)})
     SELECT DISTINCT {", ".join(f"f.{c}" for c in CELL_COLUMNS)}
-    FROM analytics.complaint_fact AS f WHERE {_has("f")}
-    ON CONFLICT (dims) DO NOTHING;
+    FROM analytics.complaint_fact AS f
+    WHERE {_has("f")} AND NOT EXISTS (
+        SELECT FROM analytics.complaint_cell AS c WHERE c.dims = {_dims("f")});
     INSERT INTO analytics.complaint_customer_cell
         (customer_id, complaint_id, cell_id, category_id, received_at)
     SELECT k.customer_id, f.complaint_id, c.cell_id, g.category_id, f.received_at
@@ -220,7 +226,7 @@ def upgrade() -> None:
         *TABLES,
         _id_fn("complaint_customer_id", "complaint_customer", "customer_id", "integer",
                "customer_key"),
-        _id_fn("complaint_category_id", "complaint_category", "category_id", "smallint",
+        _id_fn("complaint_category_id", "complaint_category", "category_id", "integer",
                "category"),
         TRIGGER_FN,
         BACKFILL_FN,

@@ -231,6 +231,7 @@ async def test_links_follow_changes_and_deletions(model_sm: Any, apply: Any) -> 
             ("SET branch_code = NULL", ids[120:124]),
             ("SET customer_key = 'cus_2', branch_code = 'ZH001', channel = 'phone'",
              ids[124:130]),
+            ("SET category = ''", ids[130:136]),  # an empty label is a label, not NULL
         ]  # fmt: skip
         for change, some in changes:
             await session.execute(
