@@ -2276,24 +2276,26 @@ async def _keyed_counts_by_category(
     zone = ZoneInfo(filters.tz)
     whole = first is None or last is None or first <= last
     if whole:
-        days = (first, last)
+        # The whole days as a range of local midnights (open bounds stay open).
+        days_only = replace(
+            filters,
+            from_=None if first is None else datetime.combine(first, time(0), zone),
+            to=None if last is None else datetime.combine(last + timedelta(days=1), time(0), zone),
+        )
         if active:
-            query = _cross_cells(
-                replace(
-                    filters,
-                    from_=None if first is None else datetime.combine(first, time(0), zone),
-                    to=None if last is None else datetime.combine(
-                        last + timedelta(days=1), time(0), zone),
-                ),
-                "category",
-                "channel",
-            )  # fmt: skip
+            query = _cross_cells(days_only, "category", "channel")
             if query is None:
                 return None
             for r in (await session.execute(query)).all():
                 counts[r.r] = counts.get(r.r, 0) + int(r.n)
         else:
-            counts = await _category_counts_from_days(session=session, days=days)
+            source = _dim_totals_source(days_only, "category")
+            if source is None:  # not expected: whole days, no value filter
+                return None
+            value = _dim_totals_value("category")
+            query = select(value.label("c"), _int_sum(dt.c.n).label("n")).where(*source[1])
+            for r in (await session.execute(query.group_by(value))).all():
+                counts[r.c] = int(r.n)
     elif active:
         return None
     for edge in edges:
@@ -2321,25 +2323,6 @@ async def _keyed_counts_by_category(
         for r in (await session.execute(unkeyed)).all():
             counts[r.c] = counts.get(r.c, 0) - int(r.n)
     return counts
-
-
-async def _category_counts_from_days(
-    *, session: AsyncSession, days: tuple[date | None, date | None]
-) -> dict[str, int]:
-    """All complaints per category label over local days, from the daily dimension totals.
-
-    Args:
-        session: the report's session.
-        days: ``(first, last)``, inclusive, None = open (0006's ``complaint_day_dim_totals``).
-    """
-    conds: list[ColumnElement[bool]] = [dt.c.dim == "category"]
-    if days[0] is not None:
-        conds.append(dt.c.day >= days[0])
-    if days[1] is not None:
-        conds.append(dt.c.day <= days[1])
-    value = _dim_totals_value("category")
-    query = select(value.label("c"), _int_sum(dt.c.n).label("n")).where(*conds).group_by(value)
-    return {r.c: int(r.n) for r in (await session.execute(query)).all()}
 
 
 async def _repeats_from_facts(
