@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from types import SimpleNamespace
@@ -31,6 +32,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     Text,
+    and_,
     cast,
     func,
     literal_column,
@@ -100,6 +102,23 @@ DIMENSIONS: dict[str, ColumnElement[Any]] = {
     "month": func.to_char(f.c.received_day, literal_column("'YYYY-MM'")),
 }
 
+_FACTS_ONLY: ContextVar[bool] = ContextVar("facts_only", default=False)
+
+
+@contextmanager
+def facts_only() -> Iterator[None]:
+    """Within the block, trend, types and cross analysis read only ``complaint_fact``.
+
+    The fact pass is the reference the summaries and the split of a range into whole and
+    edge days are tested against (a slower, independent path to the same figures).
+    """
+    token = _FACTS_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _FACTS_ONLY.reset(token)
+
+
 #: Filter name -> column it restricts (values compared verbatim).
 FILTER_COLUMNS = {
     "channel": f.c.channel,
@@ -129,6 +148,15 @@ class EdgeDay:
     day: date
     from_: datetime | None
     to: datetime | None
+
+    def where(self) -> ColumnElement[bool]:
+        """Return the condition on ``complaint_fact`` (the day's index bound, the instants)."""
+        conds: list[ColumnElement[bool]] = [f.c.received_day == self.day]
+        if self.from_ is not None:
+            conds.append(f.c.received_at >= self.from_)
+        if self.to is not None:
+            conds.append(f.c.received_at < self.to)
+        return and_(*conds)
 
     def sql(self, i: int) -> tuple[str, dict[str, Any]]:
         """Return the condition on ``complaint_fact`` and its parameters (names end in ``i``)."""
@@ -280,6 +308,36 @@ class Filters:
         if lo is not None and hi is not None and lo.day == hi.day:
             return (first, last), [EdgeDay(lo.day, lo.from_, hi.to)]
         return (first, last), [e for e in (lo, hi) if e is not None]
+
+    def whole_days(self) -> tuple[Filters | None, list[EdgeDay]]:
+        """Split the range into its whole local days and the partial days at its ends.
+
+        A report over a range that starts or ends inside a day sums its rows over the whole
+        days (from the summaries, or index-only from the facts: the whole days need no
+        ``received_at``) and the rows of the edge days, read from the facts through the day
+        index (:meth:`split_days`; docs/analytics.md, sixteenth round).
+
+        Returns:
+            ``(whole, edges)``: ``whole`` = these filters over the whole days only (local
+            midnight bounds, an open bound stays open), None when the range holds no whole
+            day; ``edges`` = at most two partial days.
+        """
+        (first, last), edges = self.split_days()
+        if first is not None and last is not None and first > last:
+            return None, edges
+        zone = ZoneInfo(self.tz)
+        whole = replace(
+            self,
+            from_=None if first is None else datetime.combine(first, time(0), zone),
+            to=None if last is None else datetime.combine(last + timedelta(days=1), time(0), zone),
+        )
+        return whole, edges
+
+    def edge_where(self, edges: Sequence[EdgeDay]) -> list[ColumnElement[bool]]:
+        """Return the conditions on ``complaint_fact`` of ``edges`` with these value filters."""
+        conds = [or_(*[e.where() for e in edges])]
+        conds += [FILTER_COLUMNS[name].in_(v) for name, v in self.values.items() if v]
+        return conds
 
     def summary_where(self, table: Any) -> list[ColumnElement[bool]] | None:
         """Return the conditions on a daily summary ``table``, or None when it cannot serve.
@@ -472,43 +530,7 @@ async def trend(
     """
     # Count per day first (in index order, an index-only scan of complaint_fact_dims_idx
     # when ``by`` is one of its columns), then roll days up into weeks or months.
-    summary = filters.summary_where(sd)
-    dim_source = _dim_totals_source(filters, by)
-    month_cells = _trend_month_cells(filters, granularity, by)
-    if summary is not None and (by is None or by in SUMMARY_DIMENSIONS):
-        # Whole days and summary dimensions only: read complaint_day_dims.
-        inner_cols: list[Any] = [sd.c.day.label("day")]
-        if by is not None:
-            inner_cols.append(SUMMARY_DIMENSIONS[by].label("by"))
-        per_day = (
-            select(*inner_cols, func.sum(sd.c.n).label("n"))
-            .where(*summary)
-            .group_by(*inner_cols)
-            .subquery()
-        )
-    elif month_cells is not None:
-        # Months by product line, region or branch: whole months from the pair cells (0012),
-        # the partial edge months' days from the per-dimension totals.
-        per_day = month_cells
-    elif dim_source is not None:
-        # Whole days, one filter or grouping dimension (product line, region, branch ...):
-        # the per-dimension totals (0006/0007), index-only through 0009's covering index.
-        # One row per (day, dim, value) (unique key): no grouping per day needed.
-        dim, conds = dim_source
-        inner_cols = [dt.c.day.label("day")]
-        if by is not None:
-            inner_cols.append(_dim_totals_value(dim).label("by"))
-        per_day = select(*inner_cols, dt.c.n.label("n")).where(*conds).subquery()
-    else:
-        inner_cols = [f.c.received_day.label("day")]
-        if by is not None:
-            inner_cols.append(DIMENSIONS[by].label("by"))
-        per_day = (
-            select(*inner_cols, func.count().label("n"))
-            .where(*filters.where())
-            .group_by(*inner_cols)
-            .subquery()
-        )
+    per_day = _trend_rows(filters, granularity, by)
     day = per_day.c.day
     # The label is a function of the period's start (the Monday's ISO week is the week's),
     # so it is computed once per period, not per day; the day is truncated as a timestamp
@@ -541,6 +563,66 @@ async def trend(
     return TrendReport(
         granularity=granularity, by=by, total=sum(i.count for i in items), items=items
     )
+
+
+def _trend_rows(filters: Filters, granularity: Granularity, by: Dimension | None) -> Any:
+    """The trend's counts as a subquery of rows ``(day, by, n)`` (``by`` only when asked).
+
+    ``day`` is a local receipt day, or a month's first day for rows from month cells; the
+    caller sums the rows per period. A range that starts or ends inside a day is its whole
+    days (this function again) plus the edge days' rows from the facts
+    (:meth:`Filters.whole_days`).
+    """
+    if _FACTS_ONLY.get():
+        return _trend_facts(filters.where(), by)
+    if filters.day_range() is None:
+        whole, edges = filters.whole_days()
+        parts: list[Any] = [select(*_trend_facts(filters.edge_where(edges), by).c)]
+        if whole is not None:
+            inner = _trend_rows(whole, granularity, by)
+            parts.append(select(*inner.c))
+        return union_all(*parts).subquery()
+    summary = filters.summary_where(sd)
+    dim_source = _dim_totals_source(filters, by)
+    month_cells = _trend_month_cells(filters, granularity, by)
+    active = any(accepted for accepted in filters.values.values())
+    if summary is not None and (by is None or by in SUMMARY_DIMENSIONS):
+        # Whole days and summary dimensions only: read complaint_day_dims.
+        inner_cols: list[Any] = [sd.c.day.label("day")]
+        if by is not None:
+            inner_cols.append(SUMMARY_DIMENSIONS[by].label("by"))
+        per_day = (
+            select(*inner_cols, func.sum(sd.c.n).label("n"))
+            .where(*summary)
+            .group_by(*inner_cols)
+            .subquery()
+        )
+    elif month_cells is not None and (dim_source is None or not active):
+        # Months by product line, region or branch: whole months from the pair cells (0012),
+        # the partial edge months' days from the per-dimension totals; with value filters on
+        # the six cell dimensions, whole months from the cell months (0015), edge months'
+        # days from the facts. One filter alone keeps the per-dimension totals (fewer rows).
+        per_day = month_cells
+    elif dim_source is not None:
+        # Whole days, one filter or grouping dimension (product line, region, branch ...):
+        # the per-dimension totals (0006/0007), index-only through 0009's covering index.
+        # One row per (day, dim, value) (unique key): no grouping per day needed.
+        dim, conds = dim_source
+        inner_cols = [dt.c.day.label("day")]
+        if by is not None:
+            inner_cols.append(_dim_totals_value(dim).label("by"))
+        per_day = select(*inner_cols, dt.c.n.label("n")).where(*conds).subquery()
+    else:
+        per_day = _trend_facts(filters.where(), by)
+    return per_day
+
+
+def _trend_facts(where: Sequence[ColumnElement[bool]], by: str | None) -> Any:
+    """Rows ``(day, by, n)`` counted from the facts meeting ``where``, as a subquery."""
+    cols: list[Any] = [f.c.received_day.label("day")]
+    if by is not None:
+        cols.append(DIMENSIONS[by].label("by"))
+    return select(*cols, func.count().label("n")).where(*where).group_by(*cols).subquery()
 
 
 class TypeShare(BaseModel):
@@ -577,8 +659,38 @@ async def types(
     *, session: AsyncSession, filters: Filters, dimension: Dimension = "category"
 ) -> TypesReport:
     """Count complaints by category (or another dimension) with shares, largest first."""
-    summary = filters.summary_where(sd)
-    dim_source = _dim_totals_source(filters, dimension)
+    if filters.day_range() is None and not _FACTS_ONLY.get():
+        # A range starting or ending inside a day: its whole days plus the edge days' rows.
+        whole, edges = filters.whole_days()
+        dim = DIMENSIONS[dimension]
+        parts = [
+            select(dim.label("value"), func.count().label("n"))
+            .where(*filters.edge_where(edges))
+            .group_by(dim)
+        ]
+        if whole is not None:
+            parts.append(_types_query(whole, dimension).order_by(None))
+        src = union_all(*parts).subquery()
+        n = _int_sum(src.c.n)
+        query = select(src.c.value, n.label("n")).group_by(src.c.value)
+        query = query.order_by(n.desc(), src.c.value)
+    else:
+        query = _types_query(filters, dimension)
+    rows = (await session.execute(query)).all()
+    total = sum(r.n for r in rows)
+    items = [
+        TypeShare(category=r.value, count=r.n, share=round(r.n / total, 4) if total else 0.0)
+        for r in rows
+    ]
+    return TypesReport(
+        total=total, dimension=dimension, from_=filters.from_, to=filters.to, items=items
+    )
+
+
+def _types_query(filters: Filters, dimension: Dimension) -> Any:
+    """The query of rows ``(value, n)`` of :func:`types` over whole days or from the facts."""
+    summary = None if _FACTS_ONLY.get() else filters.summary_where(sd)
+    dim_source = None if _FACTS_ONLY.get() else _dim_totals_source(filters, dimension)
     if summary is not None and dimension in SUMMARY_DIMENSIONS:
         dim = SUMMARY_DIMENSIONS[dimension]
         n: ColumnElement[Any] = _int_sum(sd.c.n)
@@ -589,16 +701,7 @@ async def types(
     else:
         dim, n, where = DIMENSIONS[dimension], func.count(), filters.where()
     query = select(dim.label("value"), n.label("n")).where(*where).group_by(dim)
-    query = query.order_by(n.desc(), dim)
-    rows = (await session.execute(query)).all()
-    total = sum(r.n for r in rows)
-    items = [
-        TypeShare(category=r.value, count=r.n, share=round(r.n / total, 4) if total else 0.0)
-        for r in rows
-    ]
-    return TypesReport(
-        total=total, dimension=dimension, from_=filters.from_, to=filters.to, items=items
-    )
+    return query.order_by(n.desc(), dim)
 
 
 # --- handling effect -------------------------------------------------------------------------
@@ -1515,6 +1618,33 @@ async def cross(
     """
     if rows == cols:
         raise InvalidReportQuery("'rows' and 'cols' must be different dimensions")
+    if _FACTS_ONLY.get():
+        query = _cross_facts_query(filters.where(), rows, cols)
+    elif filters.day_range() is None:
+        # A range starting or ending inside a day: its whole days plus the edge days' rows.
+        whole, edges = filters.whole_days()
+        parts = [_cross_facts_query(filters.edge_where(edges), rows, cols).order_by(None)]
+        if whole is not None:
+            parts.append(_cross_query(whole, rows, cols).order_by(None))
+        src = union_all(*parts).subquery()
+        query = (
+            select(
+                src.c.r,
+                src.c.c,
+                _int_sum(src.c.n).label("n"),
+                _int_sum(src.c.done).label("done"),
+                _int_sum(src.c.on_time).label("on_time"),
+            )
+            .group_by(src.c.r, src.c.c)
+            .order_by(src.c.r, src.c.c)
+        )
+    else:
+        query = _cross_query(filters, rows, cols)
+    return _cross_report(rows, cols, (await session.execute(query)).all())
+
+
+def _cross_query(filters: Filters, rows: Dimension, cols: Dimension) -> Any:
+    """The query of rows ``(r, c, n, done, on_time)`` of :func:`cross`, in row, column order."""
     summary = filters.summary_where(sd)
     if summary is not None and rows in SUMMARY_DIMENSIONS and cols in SUMMARY_DIMENSIONS:
         rd, cd = SUMMARY_DIMENSIONS[rows], SUMMARY_DIMENSIONS[cols]
@@ -1523,20 +1653,16 @@ async def cross(
             _int_sum(sd.c.res_done).label("done"),
             _int_sum(sd.c.res_on_time).label("on_time"),
         ]
-        query = (
+        return (
             select(rd.label("r"), cd.label("c"), *measures)
             .where(*summary)
             .group_by(rd, cd)
             .order_by(rd, cd)
         )
-        result = (await session.execute(query)).all()
-    else:
-        cells_query = _cross_cells(filters, rows, cols)
-        if cells_query is not None:
-            result = (await session.execute(cells_query)).all()
-        else:
-            return await _cross_from_facts(session=session, filters=filters, rows=rows, cols=cols)
-    return _cross_report(rows, cols, result)
+    cells_query = _cross_cells(filters, rows, cols)
+    if cells_query is not None:
+        return cells_query
+    return _cross_facts_query(filters.where(), rows, cols)
 
 
 def _cross_report(rows: Dimension, cols: Dimension, result: Any) -> CrossReport:
@@ -1564,8 +1690,14 @@ async def _cross_from_facts(
     For whole days this is an index-only scan of ``complaint_fact_dims_idx`` when both
     dimensions are among its columns (0011 added the resolution clocks to it).
     """
+    query = _cross_facts_query(filters.where(), rows, cols)
+    return _cross_report(rows, cols, (await session.execute(query)).all())
+
+
+def _cross_facts_query(where: Sequence[ColumnElement[bool]], rows: str, cols: str) -> Any:
+    """Rows ``(r, c, n, done, on_time)`` of the facts meeting ``where``, in row, column order."""
     rd, cd = DIMENSIONS[rows], DIMENSIONS[cols]
-    query = (
+    return (
         select(
             rd.label("r"),
             cd.label("c"),
@@ -1573,11 +1705,10 @@ async def _cross_from_facts(
             func.coalesce(func.sum(f.c.res_clocks_done), 0).label("done"),
             func.coalesce(func.sum(f.c.res_clocks_on_time), 0).label("on_time"),
         )
-        .where(*filters.where())
+        .where(*where)
         .group_by(rd, cd)
         .order_by(rd, cd)
     )
-    return _cross_report(rows, cols, (await session.execute(query)).all())
 
 
 mp = tables.complaint_month_pair
@@ -1634,9 +1765,12 @@ def _trend_month_cells(filters: Filters, granularity: str, by: str | None) -> An
     Returns:
         A subquery with columns ``day``, ``by``, ``n``, or None when the cells cannot serve.
     """
-    if granularity != "month" or by not in _TREND_MONTH_PAIRS:
+    if granularity != "month":
         return None
-    if any(accepted for accepted in filters.values.values()):
+    active = {name: accepted for name, accepted in filters.values.items() if accepted}
+    if active:
+        return _trend_month_filtered_cells(filters, active, by)
+    if by not in _TREND_MONTH_PAIRS:
         return None
     days = filters.day_range()
     if days is None:
@@ -1673,6 +1807,57 @@ def _trend_month_cells(filters: Filters, granularity: str, by: str | None) -> An
     if not parts:
         return None
     return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
+
+
+def _trend_month_filtered_cells(
+    filters: Filters, active: dict[str, tuple[str, ...]], by: str | None
+) -> Any | None:
+    """Rows ``(day, by, n)`` of a monthly trend with value filters from the cell months.
+
+    Serves value filters and ``by`` (or none) among the six dimensions of the cell summaries
+    (0015) over whole local days holding a whole month: the whole months from
+    ``complaint_month_cell_totals`` of the cells holding an accepted value of every filter
+    (``day`` = the month's first day), the days of the partial months at the edges from the
+    facts with the same value conditions. Exact for the same reason as :func:`_cross_cells`.
+    Phone or web by region over two years took 259-363 ms from the facts on 1,000,000
+    complaints (docs/analytics.md, sixteenth round).
+
+    Returns:
+        A subquery with columns ``day``, ``by`` (when asked), ``n``, or None.
+    """
+    cell_dims = tables.CELL_SUMMARY_DIMENSIONS
+    if not set(active) <= set(cell_dims) or (by is not None and by not in cell_dims):
+        return None
+    days = filters.day_range()
+    if days is None:
+        return None
+    months, strips = _month_split(*days)
+    if months is None:
+        return None
+    k, ct = tables.complaint_cell, tables.complaint_month_cell_totals
+    cols: list[Any] = [ct.c.month.label("day")]
+    if by is not None:
+        blank = "'unclassified'" if by == "category" else "'unknown'"
+        cols.append(func.coalesce(k.c[cell_dims[by]], literal_column(blank)).label("by"))
+    conds = _cell_conditions(active.items())
+    if months[0] is not None:
+        conds.append(ct.c.month >= months[0])
+    if months[1] is not None:
+        conds.append(ct.c.month < months[1])
+    parts: list[Any] = [
+        select(*cols, _int_sum(ct.c.n).label("n"))
+        .select_from(ct.join(k, ct.c.cell_id == k.c.cell_id))
+        .where(*conds)
+        .group_by(*cols)
+    ]
+    for lo, hi in strips:
+        where = [FILTER_COLUMNS[name].in_(v) for name, v in active.items()]
+        if lo is not None:
+            where.append(f.c.received_day >= lo)
+        if hi is not None:
+            where.append(f.c.received_day <= hi)
+        parts.append(select(*_trend_facts(where, by).c))
+    return union_all(*parts).subquery()
 
 
 def _cross_cells(filters: Filters, rows: str, cols: str) -> Any | None:
