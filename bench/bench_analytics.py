@@ -346,6 +346,24 @@ async def time_reports(
         ("cross region x product line, phone or web, 2 years",
          lambda s: reports.cross(
              session=s, filters=all_phone_or_web, rows="region", cols="product_line")),
+        # Sixteenth round: a value filter with a grouping no summary holds (0017's indexes),
+        # a monthly trend with value filters (the cell months), a range from 09:00 (whole
+        # days from their path, edge days from the facts).
+        ("cross branch x category, phone or web, 2 years",
+         lambda s: reports.cross(
+             session=s, filters=all_phone_or_web, rows="branch", cols="category")),
+        ("cross branch x category, P1 or P2, 2 years",
+         lambda s: reports.cross(session=s, filters=reports.Filters(
+             values={"priority": ("P1", "P2")}, tz=TZ), rows="branch", cols="category")),
+        ("trend month by region, phone or web, 2 years",
+         lambda s: reports.trend(
+             session=s, filters=all_phone_or_web, granularity="month", by="region")),
+        ("trend day, phone + P3, 1 year from 09:00",
+         lambda s: reports.trend(session=s, filters=replace(
+             all_phone_p3, from_=year_9am.from_), granularity="day")),
+        ("types by product line, phone or web, 1 year from 09:00",
+         lambda s: reports.types(session=s, filters=replace(
+             all_phone_or_web, from_=year_9am.from_), dimension="product_line")),
         ("repeats, 2nd of a month to the 28th, 6 months (fact table)",
          lambda s: reports._repeats_from_facts(session=s, filters=partial_months)),
         ("repeats, 2 years (fact table)",

@@ -1,4 +1,4 @@
-"""Time reports with two or more value filters, shapes the named benchmark does not cover.
+"""Time reports with value filters, shapes the named benchmark does not cover.
 
 Usage (on a database loaded by ``bench_analytics.py --keep-database``, vacuumed)::
 
@@ -7,8 +7,9 @@ Usage (on a database loaded by ``bench_analytics.py --keep-database``, vacuumed)
 Each report x filter set x range runs four times inside ``reports.snapshot`` (as the API
 does); the median of the last three is printed when it is above 120 ms, and the shapes over
 200 ms are listed at the end. Filter sets: phone + P3, phone or web, Guangdong + fees,
-cards + Guangdong, phone + P3 + fees; ranges: two years (open), one year from a local
-midnight, one year from 09:00. Figures of the fifteenth round: docs/analytics.md.
+cards + Guangdong, phone + P3 + fees, and since the sixteenth round P1 or P2, billing (one
+dimension); ranges: two years (open), one year from a local midnight, one year from
+09:00. Figures of the fifteenth and sixteenth rounds: docs/analytics.md.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ SETS: dict[str, dict[str, tuple[str, ...]]] = {
     "phone+P3+fees": {
         "channel": ("phone",), "priority": ("P3",), "category": ("fees_and_charges",)
     },
+    "P1|P2": {"priority": ("P1", "P2")},
+    "billing": {"department": ("billing",)},
 }  # fmt: skip
 Report = Callable[[AsyncSession, reports.Filters], Awaitable[Any]]
 REPORTS: dict[str, Report] = {

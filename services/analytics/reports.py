@@ -2457,16 +2457,8 @@ async def _keyed_counts_by_category(
     active = any(accepted for accepted in filters.values.values())
     label = func.coalesce(f.c.category, literal_column("'unclassified'"))
     counts: dict[str, int] = {}
-    (first, last), edges = filters.split_days()
-    zone = ZoneInfo(filters.tz)
-    whole = first is None or last is None or first <= last
-    if whole:
-        # The whole days as a range of local midnights (open bounds stay open).
-        days_only = replace(
-            filters,
-            from_=None if first is None else datetime.combine(first, time(0), zone),
-            to=None if last is None else datetime.combine(last + timedelta(days=1), time(0), zone),
-        )
+    days_only, edges = filters.whole_days()
+    if days_only is not None:
         if active:
             query = _cross_cells(days_only, "category", "channel")
             if query is None:
@@ -2483,21 +2475,14 @@ async def _keyed_counts_by_category(
                 counts[r.c] = int(r.n)
     elif active:
         return None
-    for edge in edges:
-        conds = [
-            f.c.received_day == edge.day,
-            f.c.customer_key.is_not(None),
-            *[FILTER_COLUMNS[name].in_(v) for name, v in filters.values.items() if v],
-        ]
-        if edge.from_ is not None:
-            conds.append(f.c.received_at >= edge.from_)
-        if edge.to is not None:
-            conds.append(f.c.received_at < edge.to)
+    if edges:
+        conds = [*filters.edge_where(edges), f.c.customer_key.is_not(None)]
         query = select(label.label("c"), func.count().label("n")).where(*conds).group_by(label)
         for r in (await session.execute(query)).all():
             counts[r.c] = counts.get(r.c, 0) + int(r.n)
-    if whole:
+    if days_only is not None:
         # The whole days' summaries count complaints without a customer key too.
+        first, last = days_only.day_range() or (None, None)
         unkeyed_filters = Filters(values=filters.values, tz=filters.tz)
         conds = [*unkeyed_filters.where(), f.c.customer_key.is_(None)]
         if first is not None:

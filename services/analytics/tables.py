@@ -138,20 +138,20 @@ Index(
     postgresql_include=["res_clocks_done", "res_clocks_on_time"],
 )
 Index("complaint_fact_branch_idx", complaint_fact.c.branch_code, complaint_fact.c.received_day)
-#: Migration 0009: types and cross analysis with a product line or region filter read only
-#: the matching complaints, index-only (the other report dimensions and the resolution
-#: clocks are INCLUDE columns).
-for _lead, _other in (("region", "product_line"), ("product_line", "region")):
+#: Migrations 0009 (product line, region) and 0017 (channel, priority, department,
+#: category): types and cross analysis with a value filter on one of the six report
+#: dimensions read only the matching complaints, index-only (the other report dimensions,
+#: the branch and the resolution clocks are INCLUDE columns).
+_LED_DIMS = ("channel", "category", "department", "priority", "product_line", "region")
+for _lead in ("region", "product_line", "channel", "priority", "department", "category"):
     Index(
-        f"complaint_fact_{_lead}_idx",
+        "complaint_fact_category_dims_idx"
+        if _lead == "category"
+        else f"complaint_fact_{_lead}_idx",
         complaint_fact.c[_lead],
         complaint_fact.c.received_day,
         postgresql_include=[
-            "channel",
-            "category",
-            "department",
-            "priority",
-            _other,
+            *[d for d in _LED_DIMS if d != _lead],
             "branch_code",
             "res_clocks_done",
             "res_clocks_on_time",
