@@ -527,6 +527,9 @@ async def trend(
 
     Returns:
         Periods in ascending order; periods without complaints are omitted.
+
+    Sources: :func:`_trend_rows` (summaries, month cells or the facts; edge days of a
+    range starting or ending inside a day from the facts).
     """
     # Count per day first (in index order, an index-only scan of complaint_fact_dims_idx
     # when ``by`` is one of its columns), then roll days up into weeks or months.
@@ -1610,8 +1613,10 @@ async def cross(
     cells per pair of 0012 plus the facts of the partial months at the range's edges for the
     15 other pairs of the seven dimensions (product line, region or branch with any other)
     over whole local days without value filters, and with value filters the monthly cell
-    summaries of 0015 likewise (:func:`_cross_cells`); otherwise the facts
-    (:func:`_cross_from_facts`).
+    summaries of 0015 likewise (:func:`_cross_cells`); otherwise the facts (index-only
+    through the covering index led by a filter's dimension, 0009/0017). A range starting
+    or ending inside a day: its whole days from these sources, the edge days' parts from
+    the facts (:meth:`Filters.whole_days`).
 
     Raises:
         InvalidReportQuery: ``rows`` equals ``cols``.
