@@ -604,7 +604,8 @@ def _trend_rows(filters: Filters, granularity: Granularity, by: Dimension | None
         # Months by product line, region or branch: whole months from the pair cells (0012),
         # the partial edge months' days from the per-dimension totals; with value filters on
         # the six cell dimensions, whole months from the cell months (0015), edge months'
-        # days from the facts. One filter alone keeps the per-dimension totals (fewer rows).
+        # days from the facts. One filter alone, ungrouped or grouped by its own dimension,
+        # keeps the per-dimension totals (fewer rows).
         per_day = month_cells
     elif dim_source is not None:
         # Whole days, one filter or grouping dimension (product line, region, branch ...):
@@ -1766,6 +1767,8 @@ def _trend_month_cells(filters: Filters, granularity: str, by: str | None) -> An
     reason as :func:`_cross_cells`: every complaint with a receipt day is in one cell of
     every pair, in the month of its local receipt day. Over two years by branch this reads
     about 7,000 cells instead of about 200,000 day rows (docs/analytics.md, eighth round).
+    With value filters it hands over to :func:`_trend_month_filtered_cells` (the cell
+    months of 0015).
 
     Returns:
         A subquery with columns ``day``, ``by``, ``n``, or None when the cells cannot serve.
@@ -2487,7 +2490,7 @@ async def _keyed_counts_by_category(
             counts[r.c] = counts.get(r.c, 0) + int(r.n)
     if days_only is not None:
         # The whole days' summaries count complaints without a customer key too.
-        first, last = days_only.day_range() or (None, None)
+        first, last = filters.split_days()[0]
         unkeyed_filters = Filters(values=filters.values, tz=filters.tz)
         conds = [*unkeyed_filters.where(), f.c.customer_key.is_(None)]
         if first is not None:

@@ -13,6 +13,8 @@ Four covering indexes, like 0009's: led by the dimension and the receipt day, wi
 other report dimensions, the branch and the resolution clock counts as INCLUDE columns;
 partial on ``received_day IS NOT NULL``. The category's is named ``..._category_dims_idx``
 (``complaint_fact_category_idx`` on category and receipt instant stays for the metrics).
+``IF NOT EXISTS``: on a large live model the indexes can be built ``CONCURRENTLY`` by hand
+first (same names and definitions), and the upgrade then only records the revision.
 
 Revision ID: 0017
 Revises: 0016
@@ -44,7 +46,7 @@ def upgrade() -> None:
         include = [d for d in _DIMS if d != lead]
         include += ["branch_code", "res_clocks_done", "res_clocks_on_time"]
         op.execute(
-            f"CREATE INDEX {name} ON analytics.complaint_fact ({lead}, received_day) "
+            f"CREATE INDEX IF NOT EXISTS {name} ON analytics.complaint_fact ({lead}, received_day) "
             f"INCLUDE ({', '.join(include)}) WHERE received_day IS NOT NULL"
         )
 

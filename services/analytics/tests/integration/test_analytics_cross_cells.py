@@ -372,7 +372,10 @@ async def test_trend_by_month_with_value_filters_from_the_cell_months_equals_the
             for values in value_sets:
                 flt = reports.Filters(from_=lo, to=hi, values=values, tz=TZ)
                 for by in ("region", "product_line", "category", "channel", None):
-                    served += reports._trend_month_cells(flt, "month", by) is not None
+                    # By region or product line (not day-summary dimensions, and never a
+                    # one-filter per-dimension total here) the cells are what is read.
+                    cells = reports._trend_month_cells(flt, "month", by)
+                    served += by in ("region", "product_line") and cells is not None
                     got = await reports.trend(
                         session=session, filters=flt, granularity="month", by=by
                     )
@@ -387,5 +390,5 @@ async def test_trend_by_month_with_value_filters_from_the_cell_months_equals_the
         assert reports._trend_month_cells(phone, "month", "branch") is None
         branch = reports.Filters(values={"branch": ("GU007",), "channel": ("phone",)}, tz=TZ)
         assert reports._trend_month_cells(branch, "month", "region") is None
-    assert served > 100
+    assert served > 40
     assert seen > 0

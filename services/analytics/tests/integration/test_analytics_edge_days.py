@@ -30,6 +30,8 @@ VALUE_SETS: list[dict[str, tuple[str, ...]]] = [
     {"product_line": ("cards",), "region": ("Guangdong",)},
     {"channel": ("phone",), "priority": ("P3",), "category": ("fees_and_charges",)},
     {"region": ("Guangdong", "Beijing")},
+    {"branch": ("GU007", "GU008", "BE001")},
+    {"branch": ("GU007", "BE001"), "channel": ("phone",)},
 ]
 TRENDS = [("day", None), ("week", "category"), ("month", "region"), ("month", None),
           ("day", "branch"), ("month", "product_line")]  # fmt: skip
@@ -69,6 +71,11 @@ async def test_edge_day_ranges_equal_the_fact_pass(model_sm: Any, apply: Any) ->
         instants = sorted(
             (await session.execute(select(tables.complaint_fact.c.received_at))).scalars()
         )
+
+    def midnight(instant: datetime) -> datetime:
+        local = instant.astimezone(ZoneInfo(TZ))
+        return datetime.combine(local.date(), datetime.min.time(), ZoneInfo(TZ))
+
     # Bounds at receipt instants (not midnights: the synthetic receipts are spread over
     # the day), so a complaint lies on each bound.
     lo, hi = instants[20], instants[140]
@@ -86,6 +93,8 @@ async def test_edge_day_ranges_equal_the_fact_pass(model_sm: Any, apply: Any) ->
         (day_a, day_b),  # inside one day: no whole day
         (lo, lo + timedelta(days=1)),  # across two days, no whole day between
         (lo, hi + timedelta(microseconds=1)),  # the complaint at ``hi`` now in
+        (midnight(lo), hi),  # from a midnight to an instant
+        (lo, midnight(hi) + timedelta(days=1)),  # from an instant to a midnight
     ]
     checked = 0
     async with model_sm() as session, session.begin():
