@@ -1455,10 +1455,13 @@ async def _handling_from_summaries(
             tables.complaint_day_dim_remedy,
             tables.complaint_day_dim_hist,
         )
-    elif slices:
+    month_from: date | None = None
+    month_to: date | None = None
+    if len(slices) >= 2:
         months, strips = _month_split(*days)
         if months is None:
             raise ValueError("month summaries need a whole month")
+        month_from, month_to = months
         names = [dim for dim, _ in slices]
         if len(slices) == 2:
             if tables.pair_summary_key(names) != ":".join(names):
@@ -1480,7 +1483,7 @@ async def _handling_from_summaries(
     pair = ":".join(dim for dim, _ in slices)
 
     def in_range(table: Any) -> list[ColumnElement[bool]]:
-        conds = []
+        conds: list[ColumnElement[bool]] = []
         if len(slices) == 1:
             dim, accepted = slices[0]
             conds += [table.c.dim == dim, table.c.value.in_(accepted)]
@@ -1494,10 +1497,10 @@ async def _handling_from_summaries(
             else:
                 cells = select(tables.complaint_cell.c.cell_id).where(*_cell_conditions(slices))
                 conds.append(table.c.cell_id.in_(cells))
-            if months[0] is not None:
-                conds.append(table.c.month >= months[0])
-            if months[1] is not None:
-                conds.append(table.c.month < months[1])
+            if month_from is not None:
+                conds.append(table.c.month >= month_from)
+            if month_to is not None:
+                conds.append(table.c.month < month_to)
             return conds
         if days[0] is not None:
             conds.append(table.c.day >= days[0])
@@ -1515,7 +1518,9 @@ async def _handling_from_summaries(
         await _edge_figures(session, fact_parts, slices) if fact_parts else ({}, {}, {})
     )
     if edge_totals:
-        row = SimpleNamespace(**{c: getattr(row, c) + edge_totals[c] for c in row._fields})
+        row = SimpleNamespace(  # type: ignore[assignment]  # read by attribute only
+            **{c: getattr(row, c) + edge_totals[c] for c in row._fields}
+        )
     hist_rows = (
         await session.execute(
             select(h.c.measure, h.c.bucket, _int_sum(h.c.n).label("n"))
@@ -1565,17 +1570,15 @@ async def _handling_from_summaries(
             .order_by(func.sum(rm.c.n).desc(), rm.c.remedy)
         )
     ).all()
-    if edge_remedies:
-        merged = {r.remedy: (int(r.n), int(r.comp)) for r in remedy_rows}
-        for remedy, (n, comp) in edge_remedies.items():
-            n0, comp0 = merged.get(remedy, (0, 0))
-            merged[remedy] = (n0 + n, comp0 + comp)
-        # Remedy kinds are ASCII identifiers: Python's order is the database's.
-        remedy_rows = [
-            SimpleNamespace(remedy=k, n=n, comp=comp)
-            for k, (n, comp) in sorted(merged.items(), key=lambda kv: (-kv[1][0], kv[0]))
-        ]
-    return m, remedy_rows
+    if not edge_remedies:
+        return m, remedy_rows
+    by_remedy = {r.remedy: (int(r.n), int(r.comp)) for r in remedy_rows}
+    for remedy, (n, comp) in edge_remedies.items():
+        n0, comp0 = by_remedy.get(remedy, (0, 0))
+        by_remedy[remedy] = (n0 + n, comp0 + comp)
+    # Remedy kinds are ASCII identifiers: Python's order is the database's.
+    ranked = sorted(by_remedy.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    return m, [SimpleNamespace(remedy=k, n=n, comp=comp) for k, (n, comp) in ranked]
 
 
 # --- cross analysis ---------------------------------------------------------------------------
@@ -1785,7 +1788,7 @@ def _trend_month_cells(filters: Filters, granularity: str, by: str | None) -> An
         return None
     months, strips = _month_split(*days)
     (a, b), side = _TREND_MONTH_PAIRS[by]
-    blank = literal_column("'unknown'")
+    blank: ColumnElement[Any] = literal_column("'unknown'")
     parts: list[Any] = []
     if months is not None:
         value = mp.c[side]
@@ -1814,7 +1817,9 @@ def _trend_month_cells(filters: Filters, granularity: str, by: str | None) -> An
         )
     if not parts:
         return None
-    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
+    # Annotated: mypy 2.4 crashes inferring this conditional (a TypeVarTuple bug).
+    query: Any = parts[0] if len(parts) == 1 else union_all(*parts)
+    return query.subquery()
 
 
 def _trend_month_filtered_cells(
@@ -1859,7 +1864,9 @@ def _trend_month_filtered_cells(
         .group_by(*cols)
     ]
     for lo, hi in strips:
-        where = [FILTER_COLUMNS[name].in_(v) for name, v in active.items()]
+        where: list[ColumnElement[bool]] = [
+            FILTER_COLUMNS[name].in_(v) for name, v in active.items()
+        ]
         if lo is not None:
             where.append(f.c.received_day >= lo)
         if hi is not None:
@@ -1912,7 +1919,7 @@ def _cross_cells(filters: Filters, rows: str, cols: str) -> Any | None:
     parts: list[Any] = []
     if months is not None and active:
         k, ct = tables.complaint_cell, tables.complaint_month_cell_totals
-        conds = _cell_conditions(active.items())
+        conds: list[ColumnElement[bool]] = _cell_conditions(active.items())
         if months[0] is not None:
             conds.append(ct.c.month >= months[0])
         if months[1] is not None:
@@ -1929,7 +1936,7 @@ def _cross_cells(filters: Filters, rows: str, cols: str) -> Any | None:
             .where(*conds)
         )
     elif months is not None:
-        conds: list[ColumnElement[bool]] = [mp.c.pair == f"{a}:{b}"]
+        conds = [mp.c.pair == f"{a}:{b}"]
         if months[0] is not None:
             conds.append(mp.c.month >= months[0])
         if months[1] is not None:
@@ -1963,7 +1970,9 @@ def _cross_cells(filters: Filters, rows: str, cols: str) -> Any | None:
         )
     if not parts:
         return None
-    src = (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
+    # Annotated: mypy 2.4 crashes inferring this conditional (a TypeVarTuple bug).
+    union: Any = parts[0] if len(parts) == 1 else union_all(*parts)
+    src = union.subquery()
 
     def shown(dim: str, value: Any) -> ColumnElement[Any]:
         blank = "'unclassified'" if dim == "category" else "'unknown'"
